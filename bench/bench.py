@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (standard library only).
+
+Subcommands:
+  freeport                       print a free TCP port on 127.0.0.1
+  config-ingest SINK_PORT        print the ingest benchmark's configuration
+  config-escalation SINK_PORT    print the escalation benchmark's configuration
+  routing-key N                  print service N's routing key
+  open URL                       open incidents fast (threads, keep-alive), spread over the services
+  count DB SQL                   print one number from a query
+  wait DB SQL TARGET TIMEOUT     poll until the query's number reaches TARGET
+  lateness DB                    escalation and delivery lateness percentiles
+  report RESULTS                 print the summary of a results file
+
+DB is `sqlite://PATH` (read with the sqlite3 module) or a `postgres://` URL
+(read with psql). Output meant for run.sh is `key=value` lines.
+"""
+import hashlib
+import http.client
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+# The escalation benchmark: one policy and one service per stagger step.
+ESC_POLICIES = int(os.environ.get("BENCH_POLICIES", "10"))
+ESC_FIRST_S = int(os.environ.get("BENCH_FIRST_ESCALATION_S", "20"))
+ESC_STEP_S = int(os.environ.get("BENCH_ESCALATION_STEP_S", "5"))
+
+
+def routing_key(n):
+    """Service n's events_v2 key: 32 hex digits, deterministic."""
+    return hashlib.md5(f"escalator-bench-service-{n}".encode()).hexdigest()
+
+
+def user_yaml(sink_port, notify_after=None):
+    """alice and bob, each with one webhook to the sink. With notify_after
+    (a duration like `1h`) their pages are planned that long after the level
+    starts: a diagnostic that keeps the notifier idle during an ingest run."""
+    rules = ""
+    if notify_after:
+        rules = f"    notification_rules:\n      - {{contact_method: hook, after: {notify_after}}}\n"
+    return (
+        "users:\n"
+        "  - id: alice\n"
+        "    contact_methods:\n"
+        f'      - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}/alice"}}\n'
+        + rules +
+        "  - id: bob\n"
+        "    contact_methods:\n"
+        f'      - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}/bob"}}\n'
+        + rules
+    )
+
+
+def config_ingest(sink_port, notify_after=None):
+    return user_yaml(sink_port, notify_after) + (
+        "escalation_policies:\n"
+        "  - id: p30\n"
+        "    levels:\n"
+        "      - targets: [{user: alice}]\n"
+        "        escalate_after: 30m\n"
+        "      - targets: [{user: bob}]\n"
+        "        escalate_after: 30m\n"
+        "services:\n"
+        "  - id: svc\n"
+        "    escalation_policy: p30\n"
+        "    integrations:\n"
+        f'      - {{type: events_v2, key: "{routing_key(0)}"}}\n'
+    )
+
+
+def config_escalation(sink_port):
+    out = [user_yaml(sink_port), "escalation_policies:\n"]
+    for i in range(ESC_POLICIES):
+        out.append(
+            f"  - id: p{i}\n"
+            "    levels:\n"
+            "      - targets: [{user: alice}]\n"
+            f"        escalate_after: {ESC_FIRST_S + i * ESC_STEP_S}s\n"
+            "      - targets: [{user: bob}]\n"
+            "        escalate_after: 1h\n"
+        )
+    out.append("services:\n")
+    for i in range(ESC_POLICIES):
+        out.append(
+            f"  - id: svc{i}\n"
+            f"    escalation_policy: p{i}\n"
+            "    integrations:\n"
+            f'      - {{type: events_v2, key: "{routing_key(i)}"}}\n'
+        )
+    return "".join(out)
+
+
+def freeport():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- opening load
+
+def open_incidents(url, count, services, concurrency, run_id):
+    """Sends `count` triggers with distinct dedup keys, round-robin over the
+    services, from `concurrency` threads each holding one keep-alive connection."""
+    host, port = url.split("//", 1)[1].rstrip("/").split(":")
+    ok = [0] * concurrency
+    bad = [0] * concurrency
+    errors = []
+
+    def worker(t):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        for n in range(t, count, concurrency):
+            body = json.dumps({
+                "routing_key": routing_key(n % services),
+                "event_action": "trigger",
+                "dedup_key": f"{run_id}-{n}",
+                "payload": {"summary": f"bench incident {n}", "source": "bench", "severity": "critical"},
+            })
+            for attempt in range(3):
+                try:
+                    conn.request("POST", "/v2/enqueue", body, {"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    break
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                    if attempt == 2:
+                        errors.append(repr(e))
+                        resp = None
+            if resp is not None and resp.status == 202:
+                ok[t] += 1
+            else:
+                bad[t] += 1
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    secs = time.monotonic() - started
+    print(f"open_ok={sum(ok)}")
+    print(f"open_bad={sum(bad)}")
+    print(f"open_seconds={secs:.2f}")
+    print(f"open_rps={sum(ok) / secs:.0f}")
+    if errors:
+        print(f"open_errors={len(errors)}  # first: {errors[0]}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- database
+
+def query(db, sql):
+    """Rows of a query, as tuples of strings/ints (strings for PostgreSQL)."""
+    if db.startswith("sqlite://"):
+        conn = sqlite3.connect(db[len("sqlite://"):], timeout=30)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    out = subprocess.run(
+        ["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql, db],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [tuple(line.split("\x1f")) for line in out.splitlines() if line]
+
+
+def scalar(db, sql):
+    rows = query(db, sql)
+    return int(rows[0][0]) if rows and rows[0][0] not in (None, "") else 0
+
+
+def wait_for(db, sql, target, timeout):
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    last = -1
+    while True:
+        n = scalar(db, sql)
+        if n != last:
+            print(f"  ... {n}/{target}", file=sys.stderr, flush=True)
+            last = n
+        if n >= target:
+            print(f"waited_seconds={time.monotonic() - started:.1f}")
+            return 0
+        if time.monotonic() > deadline:
+            print(f"waited_seconds={time.monotonic() - started:.1f}")
+            print(f"timed_out_at={n}")
+            return 1
+        time.sleep(1)
+
+
+def rfc3339_ns(s):
+    """Epoch nanoseconds of an RFC 3339 UTC timestamp like 2025-01-02T03:04:05.123456789Z."""
+    if not s.endswith("Z"):
+        raise ValueError(f"expected a UTC timestamp ending in Z: {s}")
+    date, clock = s[:-1].split("T")
+    y, mo, d = (int(x) for x in date.split("-"))
+    whole, _, frac = clock.partition(".")
+    h, mi, sec = (int(x) for x in whole.split(":"))
+    # days since the epoch (proleptic Gregorian), Howard Hinnant's algorithm
+    y2 = y - (mo <= 2)
+    era = y2 // 400
+    yoe = y2 - era * 400
+    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    ns = int((frac + "000000000")[:9]) if frac else 0
+    return ((days * 86400 + h * 3600 + mi * 60 + sec) * 1_000_000_000) + ns
+
+
+def percentiles(values):
+    """p50, p99, max (nearest rank) of a non-empty list."""
+    v = sorted(values)
+
+    def rank(p):
+        k = max(0, min(len(v) - 1, -(-len(v) * p // 100) - 1))
+        return v[int(k)]
+
+    return rank(50), rank(99), v[-1]
+
+
+def lateness(db):
+    rows = query(db, "SELECT incident_id, detail FROM timeline WHERE kind = 'escalated'")
+    esc_due_ms = {}
+    late = []
+    for incident_id, detail in rows:
+        d = json.loads(detail)
+        if d.get("cause") != "timeout":
+            continue
+        due = rfc3339_ns(d["due_at"])
+        late.append((rfc3339_ns(d["dispatched_at"]) - due) / 1e6)
+        esc_due_ms[int(incident_id)] = due / 1e6
+    print(f"escalations={len(late)}")
+    if late:
+        p50, p99, mx = percentiles(late)
+        print(f"esc_p50_ms={p50:.1f}\nesc_p99_ms={p99:.1f}\nesc_max_ms={mx:.1f}")
+        print(f"esc_over_100ms={sum(1 for x in late if x > 100)}")
+
+    # Level-2 pages: when delivery settled, against when they were due. The
+    # outbox's own due_at is rewritten to the lease expiry when a row is claimed
+    # (and kept on success), so the due time is taken from the escalation record
+    # (level 2 is paged at its due time: notification rules here are `after: 0s`).
+    notif = query(db, "SELECT incident_id, updated_at, due_at FROM notifications WHERE level = 2 AND status = 'sent'")
+    delivery = []
+    raw = []
+    for incident_id, updated_at, due_at in notif:
+        due = esc_due_ms.get(int(incident_id))
+        if due is not None:
+            delivery.append(int(updated_at) - due)
+        raw.append(int(updated_at) - int(due_at))
+    print(f"l2_sent={len(notif)}")
+    print(f"l2_not_sent={scalar(db, 'SELECT COUNT(*) FROM notifications WHERE level = 2 AND status <> ' + chr(39) + 'sent' + chr(39))}")
+    if delivery:
+        p50, p99, mx = percentiles(delivery)
+        print(f"l2_p50_ms={p50:.1f}\nl2_p99_ms={p99:.1f}\nl2_max_ms={mx:.1f}")
+    if raw:
+        p50, p99, mx = percentiles(raw)
+        print(f"l2_raw_column_p50_ms={p50:.1f}\nl2_raw_column_max_ms={mx:.1f}")
+
+
+# ---------------------------------------------------------------- report
+
+def report(path):
+    r = {}
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if "=" in line:
+                k, v = line.split("=", 1)
+                r[k.strip()] = v.strip()
+
+    def g(k, default="-"):
+        return r.get(k, default)
+
+    def num(k):
+        try:
+            return float(r[k])
+        except (KeyError, ValueError):
+            return None
+
+    backends = [b for b in ("sqlite", "postgres") if f"{b}.ingest.ok_rps" in r or f"{b}.esc.escalations" in r]
+    am = num("am.ok_rps")
+    lines = []
+    lines.append("=" * 78)
+    lines.append(f"Escalator benchmark — {g('date')} — {g('machine')}")
+    lines.append(f"wrk: {g('wrk.threads')} threads, {g('wrk.connections')} connections, {g('wrk.duration')}")
+    lines.append("=" * 78)
+    lines.append("")
+    lines.append("Ingest (POST /v2/enqueue, distinct dedup keys, 202 = durably committed)")
+    hdr = f"{'':26}" + "".join(f"{b:>16}" for b in backends)
+    lines.append(hdr)
+
+    def row(label, key, fmt="{:.0f}"):
+        cells = []
+        for b in backends:
+            v = r.get(f"{b}.{key}")
+            try:
+                cells.append(f"{fmt.format(float(v)):>16}")
+            except (TypeError, ValueError):
+                cells.append(f"{(v or '-'):>16}")
+        lines.append(f"{label:26}" + "".join(cells))
+
+    row("events/s (202s)", "ingest.ok_rps")
+    row("latency p50 ms", "ingest.p50_ms", "{:.1f}")
+    row("latency p90 ms", "ingest.p90_ms", "{:.1f}")
+    row("latency p99 ms", "ingest.p99_ms", "{:.1f}")
+    row("latency max ms", "ingest.max_ms", "{:.1f}")
+    row("202 answers", "ingest.ok")
+    row("non-202 / socket errors", "ingest.failures")
+    row("incidents in DB", "ingest.incidents")
+    row("requests sent", "ingest.sent")
+    row("accounting", "ingest.accounting", "{}")
+    row("webhooks by end of load", "ingest.sent_webhooks_at_end")
+    row("outbox drained after (s)", "ingest.drain_seconds", "{}")
+    lines.append("")
+    lines.append(f"Alertmanager {g('am.version')} (POST /api/v2/alerts, one alert per request, null receiver)")
+    lines.append(f"  alerts/s: {g('am.ok_rps')}   p50 {g('am.p50_ms')} ms   p99 {g('am.p99_ms')} ms   non-200: {g('am.failures')}")
+    for b in backends:
+        e = num(f"{b}.ingest.ok_rps")
+        if e is not None and am:
+            lines.append(f"  escalator/{b} ÷ alertmanager = {e / am:.2f}")
+    lines.append("")
+    lines.append(f"Escalation lateness ({g('esc.incidents')} incidents, {g('esc.policies')} policies, "
+                 f"level 1 escalate_after {g('esc.stagger')})")
+    lines.append(hdr)
+    row("incidents opened", "esc.open_ok")
+    row("open rate /s", "esc.open_rps")
+    row("escalations (timeout)", "esc.escalations")
+    row("dispatch-due p50 ms", "esc.esc_p50_ms", "{:.1f}")
+    row("dispatch-due p99 ms", "esc.esc_p99_ms", "{:.1f}")
+    row("dispatch-due max ms", "esc.esc_max_ms", "{:.1f}")
+    row("escalations > 100 ms", "esc.esc_over_100ms")
+    row("L2 pages sent", "esc.l2_sent")
+    row("L2 delivered-due p50 ms", "esc.l2_p50_ms", "{:.1f}")
+    row("L2 delivered-due p99 ms", "esc.l2_p99_ms", "{:.1f}")
+    row("L2 delivered-due max ms", "esc.l2_max_ms", "{:.1f}")
+    lines.append("")
+    lines.append("Targets")
+    for b in backends:
+        e = num(f"{b}.ingest.ok_rps")
+        if b == "sqlite" and e is not None:
+            lines.append(f"  SQLite ingest >= 10000 events/s: {e:.0f} -> {'MET' if e >= 10000 else 'MISSED'}")
+        p = num(f"{b}.esc.esc_p99_ms")
+        if p is not None:
+            lines.append(f"  {b} escalation lateness p99 < 100 ms: {p:.1f} ms -> {'MET' if p < 100 else 'MISSED'}")
+    lines.append("=" * 78)
+    print("\n".join(lines))
+
+
+def main(argv):
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "freeport":
+        print(freeport())
+    elif cmd == "config-ingest":
+        sys.stdout.write(config_ingest(int(argv[2]), argv[3] if len(argv) > 3 else None))
+    elif cmd == "config-escalation":
+        sys.stdout.write(config_escalation(int(argv[2])))
+    elif cmd == "routing-key":
+        print(routing_key(int(argv[2])))
+    elif cmd == "open":
+        count = int(os.environ.get("BENCH_INCIDENTS", "10000"))
+        conc = int(os.environ.get("BENCH_OPEN_CONCURRENCY", "32"))
+        open_incidents(argv[2], count, ESC_POLICIES, conc, argv[3] if len(argv) > 3 else "inc")
+    elif cmd == "count":
+        print(scalar(argv[2], argv[3]))
+    elif cmd == "wait":
+        return wait_for(argv[2], argv[3], int(argv[4]), float(argv[5]))
+    elif cmd == "lateness":
+        lateness(argv[2])
+    elif cmd == "report":
+        report(argv[2])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Escalator benchmarks: ingest throughput (vs. Prometheus Alertmanager) and
+# escalation lateness, on SQLite and on PostgreSQL. See bench/README.md.
+#
+#   bash bench/run.sh
+#
+# Knobs (environment):
+#   BENCH_BACKENDS="sqlite postgres"   which databases to run on
+#   BENCH_PG=postgres://postgres@127.0.0.1:5432   PostgreSQL server (trust auth)
+#   BENCH_DURATION=20s BENCH_CONNECTIONS=64 BENCH_THREADS=2   wrk settings
+#   BENCH_INCIDENTS=10000 BENCH_POLICIES=10                    escalation benchmark size
+#   BENCH_FIRST_ESCALATION_S=20 BENCH_ESCALATION_STEP_S=5      level-1 escalate_after stagger
+#   BENCH_SKIP=ingest|alertmanager|escalation (space-separated) parts to skip
+#   BENCH_SKIP_BUILD=1                 use the existing target/release/escalator
+#   BENCH_RESULTS=FILE                 also keep the raw key=value results here
+#   BENCH_KEEP=1                       keep the temp dir (logs, SQLite files)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+BENCH_PY="$HERE/bench.py"
+BIN="$ROOT/target/release/escalator"
+
+BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
+PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+DURATION=${BENCH_DURATION:-20s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+export BENCH_INCIDENTS=${BENCH_INCIDENTS:-10000}
+export BENCH_POLICIES=${BENCH_POLICIES:-10}
+export BENCH_FIRST_ESCALATION_S=${BENCH_FIRST_ESCALATION_S:-20}
+export BENCH_ESCALATION_STEP_S=${BENCH_ESCALATION_STEP_S:-5}
+SKIP=" ${BENCH_SKIP:-} "
+WEBHOOK_SECRET=bench-secret
+
+WORK=$(mktemp -d /tmp/escalator-bench.XXXXXX)
+RESULTS="$WORK/results.txt"
+PIDS=()       # every background process we started, by pid
+PG_DBS=()     # every database we created
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+result() { echo "$1=$2" >>"$RESULTS"; }
+
+cleanup() {
+    local rc=$?
+    set +e
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        # give each a moment, then insist
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    for db in "${PG_DBS[@]}"; do
+        psql -X -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+    done
+    if [[ -n ${BENCH_RESULTS:-} && -f $RESULTS ]]; then cp "$RESULTS" "$BENCH_RESULTS"; fi
+    if [[ ${BENCH_KEEP:-0} == 1 || $rc != 0 ]]; then
+        log "logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD...: runs CMD in the background, output to $WORK/NAME.log.
+start() {
+    local name=$1; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# stop PID: ends one process we started, and forgets it.
+stop() {
+    local pid=$1 keep=()
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# wait_line FILE PATTERN PID SECONDS
+wait_line() {
+    local file=$1 pattern=$2 pid=$3 secs=$4
+    for _ in $(seq $((secs * 10))); do
+        grep -q "$pattern" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "process $pid exited before '$pattern'"; }
+        sleep 0.1
+    done
+    cat "$file" >&2
+    die "timed out waiting for '$pattern' in $file"
+}
+
+freeport() { python3 "$BENCH_PY" freeport; }
+
+# ------------------------------------------------------------------ setup
+
+install_tools() {
+    local need=()
+    command -v wrk >/dev/null || need+=(wrk)
+    command -v prometheus-alertmanager >/dev/null || [[ -x /usr/bin/prometheus-alertmanager ]] || need+=(prometheus-alertmanager)
+    command -v psql >/dev/null || need+=(postgresql-client)
+    if ((${#need[@]})); then
+        log "installing ${need[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+        # the Debian package may start its own service; we run our own instance
+    fi
+}
+
+build() {
+    if [[ ${BENCH_SKIP_BUILD:-0} == 1 && -x $BIN ]]; then
+        log "using existing $BIN"
+        return
+    fi
+    log "building (cargo build --release -p escalator-cli)"
+    (cd "$ROOT" && cargo build --release -p escalator-cli) >&2
+}
+
+# new_db BACKEND NAME: sets DB_URL to a fresh database.
+new_db() {
+    local backend=$1 name=$2
+    if [[ $backend == sqlite ]]; then
+        DB_URL="sqlite://$WORK/$name.db"
+    else
+        local db="bench_${name}_$$_$(date +%s)"
+        psql -X -q "$PG/postgres" -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" >/dev/null
+        PG_DBS+=("$db")
+        DB_URL="$PG/$db"
+    fi
+}
+
+# start_sink NAME: starts a webhook sink; sets SINK_PORT and SINK_PID.
+start_sink() {
+    SINK_PORT=$(freeport)
+    start "$1-sink" python3 "$HERE/sink.py" "$SINK_PORT" "$WORK/$1-sink.stats"
+    SINK_PID=$LAST_PID
+    wait_line "$WORK/$1-sink.log" "sink listening" "$SINK_PID" 10
+}
+
+# start_server NAME CONFIG DB: sets SERVER_URL and SERVER_PID.
+start_server() {
+    local name=$1 config=$2 db=$3 port
+    port=$(freeport)
+    SERVER_URL="http://127.0.0.1:$port"
+    start "$name-server" "$BIN" serve --config "$config" --database "$db" \
+        --listen "127.0.0.1:$port" --public-url "$SERVER_URL" --webhook-secret "$WEBHOOK_SECRET"
+    SERVER_PID=$LAST_PID
+    wait_line "$WORK/$name-server.log" "escalator listening on" "$SERVER_PID" 60
+}
+
+# field LINE KEY: the value of KEY=... in a "BENCH k=v k=v" line.
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# ------------------------------------------------------------------ ingest
+
+bench_ingest() {
+    local b=$1 db config line ok sent bad incidents failures
+    log "[$b] ingest: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
+    start_sink "ingest-$b"
+    config="$WORK/ingest-$b.yaml"
+    python3 "$BENCH_PY" config-ingest "$SINK_PORT" >"$config"
+    new_db "$b" ingest
+    db=$DB_URL
+    start_server "ingest-$b" "$config" "$db"
+
+    TARGET=escalator ROUTING_KEY=$(python3 "$BENCH_PY" routing-key 0) RUN_ID="ingest-$b" \
+        wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency -s "$HERE/load.lua" "$SERVER_URL" \
+        >"$WORK/ingest-$b.wrk" 2>&1 || { cat "$WORK/ingest-$b.wrk" >&2; die "wrk failed"; }
+    sed 's/^/    /' "$WORK/ingest-$b.wrk" >&2
+    line=$(grep '^BENCH ' "$WORK/ingest-$b.wrk")
+    for k in ok sent bad ok_rps rps p50_ms p90_ms p99_ms max_ms; do result "$b.ingest.$k" "$(field "$line" "$k")"; done
+    ok=$(field "$line" ok); sent=$(field "$line" sent); bad=$(field "$line" bad)
+    failures=$((bad + $(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_write) + $(field "$line" err_timeout)))
+    result "$b.ingest.failures" "$failures"
+
+    # Requests still in flight when wrk stopped may be committed after it
+    # hung up: give the runner a moment, then every 202 must be an incident and
+    # no incident may exist that was never asked for.
+    sleep 2
+    incidents=$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM incidents")
+    result "$b.ingest.incidents" "$incidents"
+    if ((incidents >= ok && incidents <= sent)); then
+        if ((incidents == ok)); then
+            result "$b.ingest.accounting" "exact"
+        else
+            result "$b.ingest.accounting" "ok(+$((incidents - ok))_in_flight)"
+        fi
+    else
+        result "$b.ingest.accounting" "MISMATCH"
+        log "[$b] ACCOUNTING MISMATCH: 202s=$ok incidents=$incidents sent=$sent"
+    fi
+    log "[$b] ingest: $(field "$line" ok_rps) events/s, 202s=$ok incidents=$incidents sent=$sent non-202/errors=$failures"
+
+    # How far behind the notifier (webhook outbox) is, and how long it takes to catch up.
+    result "$b.ingest.sent_webhooks_at_end" \
+        "$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'sent'")"
+    local drain
+    drain=$(python3 "$BENCH_PY" wait "$db" \
+        "SELECT COUNT(*) FROM notifications WHERE status NOT IN ('pending', 'sending')" "$incidents" 300 2>/dev/null || true)
+    if grep -q timed_out_at <<<"$drain"; then
+        result "$b.ingest.drain_seconds" ">300"
+    else
+        result "$b.ingest.drain_seconds" "$(sed -n 's/^waited_seconds=//p' <<<"$drain")"
+    fi
+    result "$b.ingest.webhooks_failed" \
+        "$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'failed'")"
+
+    stop "$SERVER_PID"
+    stop "$SINK_PID"
+    result "$b.ingest.sink_requests" "$(sed -n 's/^requests=//p' "$WORK/ingest-$b-sink.stats")"
+}
+
+# ------------------------------------------------------------------ alertmanager
+
+bench_alertmanager() {
+    local am port dir line
+    am=$(command -v prometheus-alertmanager || echo /usr/bin/prometheus-alertmanager)
+    dir="$WORK/alertmanager"
+    mkdir -p "$dir/data"
+    cat >"$dir/alertmanager.yml" <<'EOF'
+route:
+  receiver: "null"
+receivers:
+  - name: "null"
+EOF
+    port=$(freeport)
+    start alertmanager "$am" --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \
+        --web.listen-address="127.0.0.1:$port" --cluster.listen-address=
+    local pid=$LAST_PID
+    for _ in $(seq 100); do
+        curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
+        kill -0 "$pid" 2>/dev/null || { cat "$WORK/alertmanager.log" >&2; die "alertmanager exited"; }
+        sleep 0.2
+    done
+    result am.version "$("$am" --version 2>&1 | head -1 | awk '{print $3}')"
+    log "alertmanager: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
+    TARGET=alertmanager RUN_ID=am wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
+        -s "$HERE/load.lua" "http://127.0.0.1:$port" >"$WORK/alertmanager.wrk" 2>&1 \
+        || { cat "$WORK/alertmanager.wrk" >&2; die "wrk failed"; }
+    sed 's/^/    /' "$WORK/alertmanager.wrk" >&2
+    line=$(grep '^BENCH ' "$WORK/alertmanager.wrk")
+    for k in ok ok_rps p50_ms p99_ms; do result "am.$k" "$(field "$line" "$k")"; done
+    result am.failures $(($(field "$line" bad) + $(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_timeout)))
+    log "alertmanager: $(field "$line" ok_rps) alerts/s"
+    stop "$pid"
+}
+
+# ------------------------------------------------------------------ escalation lateness
+
+bench_escalation() {
+    local b=$1 db config out last timeout
+    log "[$b] escalation: $BENCH_INCIDENTS incidents over $BENCH_POLICIES policies"
+    start_sink "esc-$b"
+    config="$WORK/esc-$b.yaml"
+    python3 "$BENCH_PY" config-escalation "$SINK_PORT" >"$config"
+    new_db "$b" esc
+    db=$DB_URL
+    start_server "esc-$b" "$config" "$db"
+
+    out=$(python3 "$BENCH_PY" open "$SERVER_URL" "esc-$b")
+    echo "$out" | sed "s/^/$b.esc./" >>"$RESULTS"
+    log "[$b] opened: $(tr '\n' ' ' <<<"$out")"
+    [[ $(sed -n 's/^open_ok=//p' <<<"$out") == "$BENCH_INCIDENTS" ]] || log "[$b] WARNING: not every incident opened"
+
+    last=$((BENCH_FIRST_ESCALATION_S + (BENCH_POLICIES - 1) * BENCH_ESCALATION_STEP_S))
+    timeout=$((last + 300))
+    log "[$b] waiting for $BENCH_INCIDENTS escalations (last due ~${last}s after opening; timeout ${timeout}s)"
+    python3 "$BENCH_PY" wait "$db" "SELECT COUNT(*) FROM timeline WHERE kind = 'escalated'" \
+        "$BENCH_INCIDENTS" "$timeout" | sed "s/^/$b.esc.wait_/" >>"$RESULTS" || log "[$b] WARNING: not every incident escalated"
+    log "[$b] waiting for level-2 pages to settle"
+    python3 "$BENCH_PY" wait "$db" \
+        "SELECT COUNT(*) FROM notifications WHERE level = 2 AND status NOT IN ('pending', 'sending')" \
+        "$BENCH_INCIDENTS" 300 | sed "s/^/$b.esc.l2wait_/" >>"$RESULTS" || log "[$b] WARNING: level-2 pages still pending"
+
+    out=$(python3 "$BENCH_PY" lateness "$db")
+    echo "$out" | sed "s/^/$b.esc./" >>"$RESULTS"
+    log "[$b] lateness: $(tr '\n' ' ' <<<"$out")"
+    stop "$SERVER_PID"
+    stop "$SINK_PID"
+}
+
+# ------------------------------------------------------------------ main
+
+install_tools
+command -v curl >/dev/null || die "curl is needed"
+build
+[[ -x $BIN ]] || die "no binary at $BIN"
+for b in $BACKENDS; do
+    if [[ $b == postgres ]]; then
+        psql -X -q "$PG/postgres" -c 'SELECT 1' >/dev/null || die "PostgreSQL not reachable at $PG"
+    fi
+done
+
+result date "$(date -u +%Y-%m-%dT%H:%MZ)"
+result machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+result wrk.threads "$THREADS"
+result wrk.connections "$CONNS"
+result wrk.duration "$DURATION"
+result esc.incidents "$BENCH_INCIDENTS"
+result esc.policies "$BENCH_POLICIES"
+result esc.stagger "${BENCH_FIRST_ESCALATION_S}s..$((BENCH_FIRST_ESCALATION_S + (BENCH_POLICIES - 1) * BENCH_ESCALATION_STEP_S))s step ${BENCH_ESCALATION_STEP_S}s"
+
+if [[ $SKIP != *" ingest "* ]]; then
+    for b in $BACKENDS; do bench_ingest "$b"; done
+fi
+if [[ $SKIP != *" alertmanager "* ]]; then
+    bench_alertmanager
+fi
+if [[ $SKIP != *" escalation "* ]]; then
+    for b in $BACKENDS; do bench_escalation "$b"; done
+fi
+
+python3 "$BENCH_PY" report "$RESULTS"

@@ -1,0 +1,335 @@
+//! The `escalator` binary: run the server, manage configuration, tokens and
+//! the audit trail against a database, and work incidents through a running
+//! server's API.
+
+mod incidents;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use escalator_core::audit::Verifier;
+use escalator_core::auth::Role;
+use escalator_core::config::{self, Config};
+use escalator_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "escalator",
+    version,
+    about = "Escalation management: page the right person, climb the ladder when nobody answers."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Database: sqlite://FILE (created on first use) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "ESCALATOR_DATABASE_URL",
+        default_value = "sqlite://escalator.db"
+    )]
+    database: String,
+}
+
+#[derive(Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+enum Output {
+    /// Tables for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (applies --config first, when given).
+    Serve(ServeArgs),
+    /// Check a configuration file; report every error with line, column and path.
+    Validate {
+        /// The YAML configuration file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Validate and apply a configuration file, all or nothing.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print the configuration in force as YAML that applies back to the same state.
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Work incidents through a running server.
+    Incidents(incidents::IncidentsArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file to validate and apply on start.
+    #[arg(long, env = "ESCALATOR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "ESCALATOR_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Base URL for links in notifications (default: from --listen).
+    #[arg(long, env = "ESCALATOR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS.
+    #[arg(long, requires = "tls_key", env = "ESCALATOR_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert", env = "ESCALATOR_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Secret for X-Escalator-Signature on outgoing webhooks.
+    #[arg(long, env = "ESCALATOR_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; name the first entry altered or removed.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ESCALATOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads and validates a configuration file, printing every error as
+/// `FILE:LINE:COLUMN: PATH: REASON`.
+fn load_config_file(file: &PathBuf) -> anyhow::Result<Result<Config, usize>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    match config::load(&text) {
+        Ok(c) => Ok(Ok(c)),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!(
+                    "{}:{}:{}: {}: {}",
+                    file.display(),
+                    e.line,
+                    e.column,
+                    display_path(&e.path),
+                    e.message
+                );
+            }
+            Ok(Err(errors.len()))
+        }
+    }
+}
+
+fn display_path(p: &str) -> &str {
+    if p.is_empty() { "(document)" } else { p }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(a) => {
+            let config = match &a.config {
+                Some(file) => match load_config_file(file)? {
+                    Ok(c) => Some((file.display().to_string(), c)),
+                    Err(n) => bail!("{}: {n} error(s); not starting", file.display()),
+                },
+                None => None,
+            };
+            let tls = a.tls_cert.zip(a.tls_key);
+            escalator_server::run(escalator_server::ServerOptions {
+                database_url: a.db.database,
+                listen: a.listen,
+                public_url: a.public_url,
+                config,
+                tls,
+                webhook_secret: a.webhook_secret,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { file } => match load_config_file(&file)? {
+            Ok(c) => {
+                println!(
+                    "{}: valid ({} users, {} teams, {} escalation policies, {} services)",
+                    file.display(),
+                    c.users.len(),
+                    c.teams.len(),
+                    c.escalation_policies.len(),
+                    c.services.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(n) => {
+                eprintln!("{}: {n} error(s)", file.display());
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Apply { file, db } => {
+            let config = match load_config_file(&file)? {
+                Ok(c) => c,
+                Err(n) => {
+                    eprintln!("{}: {n} error(s); nothing applied", file.display());
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let store = open(&db).await?;
+            let actor = format!("cli:{}", whoami());
+            let applied = store
+                .apply_config(&config, &actor, jiff::Timestamp::now())
+                .await?;
+            match applied.changed {
+                true => println!(
+                    "applied {} as revision {}",
+                    file.display(),
+                    applied.revision
+                ),
+                false => println!(
+                    "{} is already in force (revision {}); nothing changed",
+                    file.display(),
+                    applied.revision
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { db } => {
+            let store = open(&db).await?;
+            match store.current_config().await? {
+                Some((_, c)) => print!("{}", config::to_yaml(&c)),
+                None => bail!("no configuration has been applied to this database"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, role, db },
+        } => {
+            if name.trim().is_empty() || name.len() > 100 {
+                bail!("--name must be 1 to 100 characters");
+            }
+            let store = open(&db).await?;
+            let (token, hash) = escalator_server::api::auth::new_token();
+            store
+                .create_token(
+                    name.trim(),
+                    role,
+                    &hash,
+                    &format!("cli:{}", whoami()),
+                    jiff::Timestamp::now(),
+                )
+                .await?;
+            eprintln!("created {role} token {name:?}; it is shown only this once:");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { db },
+        } => {
+            let store = open(&db).await?;
+            let mut verifier = Verifier::default();
+            let mut last: Option<(i64, String)> = None;
+            loop {
+                let after = last.as_ref().map(|l| l.0).unwrap_or(0);
+                let page = store.audit_entries(after, 1000).await?;
+                if page.is_empty() {
+                    break;
+                }
+                for e in &page {
+                    if let Err(brk) = verifier.check(e) {
+                        eprintln!("audit chain BROKEN: {brk}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+                last = page.last().map(|e| (e.seq, e.hash.clone()));
+            }
+            let (head_seq, head_hash) = store.audit_head().await?;
+            let (last_seq, last_hash) =
+                last.unwrap_or((0, escalator_core::audit::GENESIS.to_owned()));
+            if head_seq != last_seq || head_hash != last_hash {
+                eprintln!(
+                    "audit chain BROKEN: the chain's recorded tip is entry {head_seq} but the log ends at entry {last_seq}: entries after {last_seq} were removed or altered"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("audit chain intact: {} entries verified", verifier.checked);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Incidents(args) => incidents::run(args).await,
+    }
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<Store> {
+    escalator_notify_crypto();
+    Store::open(&db.database).await.with_context(|| {
+        format!(
+            "opening database {}",
+            escalator_server::redact_url(&db.database)
+        )
+    })
+}
+
+fn escalator_notify_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}

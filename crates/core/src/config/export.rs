@@ -1,0 +1,538 @@
+//! Writes a [`Config`] as YAML in the documented shape, so that
+//! `load(&to_yaml(c)) == Ok(c)`. It owns quoting: it must never emit a scalar
+//! that a YAML reader could take for a number, a boolean, null or syntax.
+
+use super::{Config, ContactKind, EscalationPolicy, Service, Target, Team, User};
+
+/// The configuration as YAML, in the key order of the documentation.
+pub fn to_yaml(config: &Config) -> String {
+    let mut out = String::from("# Escalator configuration, exported\n");
+    section(&mut out, "users", &config.users, user);
+    section(&mut out, "teams", &config.teams, team);
+    section(
+        &mut out,
+        "escalation_policies",
+        &config.escalation_policies,
+        policy,
+    );
+    section(&mut out, "services", &config.services, service);
+    out
+}
+
+/// Indentation of an item's keys after the first, which follows `  - `.
+const ITEM: &str = "    ";
+
+fn section<T>(out: &mut String, key: &str, items: &[T], write: fn(&mut String, &T)) {
+    if items.is_empty() {
+        line(out, "", key, "[]");
+        return;
+    }
+    out.push_str(key);
+    out.push_str(":\n");
+    for item in items {
+        out.push_str("  - ");
+        write(out, item);
+    }
+}
+
+fn user(out: &mut String, user: &User) {
+    line(out, "", "id", &scalar(user.id.as_str()));
+    optional(out, "name", user.name.as_deref());
+    optional(out, "time_zone", user.time_zone.as_deref());
+    block_list(out, "contact_methods", &user.contact_methods, |cm| {
+        let ContactKind::Webhook { url } = &cm.kind;
+        flow_map(&[
+            ("id", scalar(cm.id.as_str())),
+            ("type", cm.kind.type_name().to_owned()),
+            ("url", quoted(url)),
+        ])
+    });
+    if !user.notification_rules.is_empty() {
+        block_list(
+            out,
+            "notification_rules",
+            &user.notification_rules,
+            |rule| {
+                flow_map(&[
+                    ("contact_method", scalar(rule.contact_method.as_str())),
+                    ("after", rule.after.to_string()),
+                ])
+            },
+        );
+    }
+}
+
+fn team(out: &mut String, team: &Team) {
+    line(out, "", "id", &scalar(team.id.as_str()));
+    optional(out, "name", team.name.as_deref());
+    let members: Vec<String> = team.members.iter().map(|m| scalar(m.as_str())).collect();
+    line(out, ITEM, "members", &flow_list(&members));
+}
+
+fn policy(out: &mut String, policy: &EscalationPolicy) {
+    line(out, "", "id", &scalar(policy.id.as_str()));
+    optional(out, "name", policy.name.as_deref());
+    if policy.repeat != 0 {
+        line(out, ITEM, "repeat", &policy.repeat.to_string());
+    }
+    if policy.levels.is_empty() {
+        line(out, ITEM, "levels", "[]");
+        return;
+    }
+    out.push_str(ITEM);
+    out.push_str("levels:\n");
+    for level in &policy.levels {
+        let targets: Vec<String> = level.targets.iter().map(target).collect();
+        line(out, "      - ", "targets", &flow_list(&targets));
+        line(
+            out,
+            "        ",
+            "escalate_after",
+            &level.escalate_after.to_string(),
+        );
+    }
+}
+
+fn target(target: &Target) -> String {
+    match target {
+        Target::User(id) => flow_map(&[("user", scalar(id.as_str()))]),
+        Target::Team(id) => flow_map(&[("team", scalar(id.as_str()))]),
+    }
+}
+
+fn service(out: &mut String, service: &Service) {
+    line(out, "", "id", &scalar(service.id.as_str()));
+    optional(out, "name", service.name.as_deref());
+    line(
+        out,
+        ITEM,
+        "escalation_policy",
+        &scalar(service.escalation_policy.as_str()),
+    );
+    block_list(out, "integrations", &service.integrations, |i| {
+        flow_map(&[
+            ("type", i.kind.type_name().to_owned()),
+            ("key", quoted(i.key.as_str())),
+        ])
+    });
+}
+
+// -- Layout -------------------------------------------------------------------
+
+fn line(out: &mut String, indent: &str, key: &str, value: &str) {
+    out.push_str(indent);
+    out.push_str(key);
+    out.push_str(": ");
+    out.push_str(value);
+    out.push('\n');
+}
+
+fn optional(out: &mut String, key: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        line(out, ITEM, key, &scalar(value));
+    }
+}
+
+/// `key:` then one `- {…}` line per item, or `key: []`.
+fn block_list<T>(out: &mut String, key: &str, items: &[T], render: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        line(out, ITEM, key, "[]");
+        return;
+    }
+    out.push_str(ITEM);
+    out.push_str(key);
+    out.push_str(":\n");
+    for item in items {
+        out.push_str(ITEM);
+        out.push_str("  - ");
+        out.push_str(&render(item));
+        out.push('\n');
+    }
+}
+
+fn flow_map(pairs: &[(&str, String)]) -> String {
+    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+fn flow_list(items: &[String]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
+// -- Scalars ------------------------------------------------------------------
+
+/// `s` bare when no YAML reader could misread it, otherwise double-quoted.
+fn scalar(s: &str) -> String {
+    if is_plain_safe(s) {
+        s.to_owned()
+    } else {
+        quoted(s)
+    }
+}
+
+/// Words that YAML 1.1 or 1.2 readers take for booleans, null or special floats.
+const RESERVED: [&str; 12] = [
+    "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf", "infinity",
+];
+
+/// Starts with a letter or `_` (so never a number, an indicator or a comment),
+/// continues with `[A-Za-z0-9_./-]`, and is not a reserved word.
+fn is_plain_safe(s: &str) -> bool {
+    let starts_well = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    starts_well
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && !RESERVED.contains(&s.to_ascii_lowercase().as_str())
+}
+
+/// A YAML double-quoted scalar. Escapes everything YAML would not keep as
+/// written: controls, and the characters YAML 1.1 treats as line breaks.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
+            {
+                out.push_str(&format!("\\u{:04X}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::tests::EXAMPLE;
+    use crate::config::{
+        ContactMethod, Integration, IntegrationKind, Level, NotificationRule, load,
+    };
+    use crate::duration::Duration;
+    use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+
+    #[test]
+    fn round_trips_the_documented_example() {
+        let config = load(EXAMPLE).expect("example is valid");
+        let yaml = to_yaml(&config);
+        assert_eq!(load(&yaml), Ok(config), "{yaml}");
+    }
+
+    #[test]
+    fn writes_the_documented_shape() {
+        let config = load(EXAMPLE).expect("example is valid");
+        let expected = r#"# Escalator configuration, exported
+users:
+  - id: alice
+    name: "Alice Ng"
+    time_zone: Europe/Berlin
+    contact_methods:
+      - {id: hook, type: webhook, url: "http://127.0.0.1:9999/alice"}
+    notification_rules:
+      - {contact_method: hook, after: 0s}
+  - id: bob
+    contact_methods:
+      - {id: hook, type: webhook, url: "https://hooks.example.com/bob"}
+teams:
+  - id: sre
+    name: SRE
+    members: [alice, bob]
+escalation_policies:
+  - id: payments
+    name: Payments
+    repeat: 1
+    levels:
+      - targets: [{user: alice}]
+        escalate_after: 15m
+      - targets: [{user: bob}, {team: sre}]
+        escalate_after: 15m
+services:
+  - id: payments-api
+    name: "Payments API"
+    escalation_policy: payments
+    integrations:
+      - {type: events_v2, key: "0123456789abcdef0123456789abcdef"}
+"#;
+        assert_eq!(to_yaml(&config), expected);
+    }
+
+    #[test]
+    fn an_empty_config_exports_empty_sections() {
+        let yaml = to_yaml(&Config::default());
+        assert_eq!(
+            yaml,
+            "# Escalator configuration, exported\nusers: []\nteams: []\nescalation_policies: []\nservices: []\n"
+        );
+        assert_eq!(load(&yaml), Ok(Config::default()));
+    }
+
+    #[test]
+    fn quotes_whatever_yaml_could_misread() {
+        for plain in ["alice", "Europe/Berlin", "a.b-c_d", "_x", "sre2"] {
+            assert_eq!(scalar(plain), plain);
+        }
+        for tricky in [
+            "", "123", "1e3", "0x1F", "true", "No", "null", "~", "-a", ".inf",
+        ] {
+            assert_eq!(scalar(tricky), format!("\"{tricky}\""));
+        }
+        assert_eq!(quoted("a \"b\" \\ c\nd"), r#""a \"b\" \\ c\nd""#);
+        assert_eq!(quoted("\u{7}\u{2028}é"), r#""\u0007\u2028é""#);
+    }
+
+    // -- Random valid configurations ---------------------------------------
+
+    /// Text meant to trip a careless emitter: YAML indicators, quotes, escapes,
+    /// line breaks, words YAML reads as other types, and non-ASCII.
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let chars = select(vec![
+            'a', 'Z', '0', '7', ' ', ':', '#', '\'', '"', '\\', '\n', '\t', '\r', '{', '}', '[',
+            ']', ',', '&', '*', '!', '|', '>', '%', '@', '`', '-', '?', 'é', '漢', '😀',
+            '\u{2028}', '\u{85}', '\u{1}', '\u{feff}',
+        ]);
+        prop_oneof![
+            prop::collection::vec(chars, 0..12).prop_map(String::from_iter),
+            select(vec![
+                "", "true", "null", "~", "123", "0x1F", "1e3", "- a", "? x", "yes", " lead",
+                "trail ", "a: b", "# no",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn raw_id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(select(vec!['a', 'b', 'Z', '0', '9', '_', '.', '-']), 1..8)
+                .prop_map(String::from_iter),
+            select(vec![
+                "true", "null", "123", "0x1F", "1e3", "no", "-", ".inf"
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    /// `count` distinct ids, each valid for every id type.
+    fn ids(count: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(raw_id(), count).prop_map(|raw| {
+            let mut seen = std::collections::HashSet::new();
+            raw.into_iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let id = if seen.contains(&id) {
+                        format!("{id}-{i}")
+                    } else {
+                        id
+                    };
+                    seen.insert(id.clone());
+                    id
+                })
+                .collect()
+        })
+    }
+
+    fn name() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(tricky_text())
+    }
+
+    fn id<T>(parse: fn(&str) -> Result<T, crate::ids::IdError>, s: &str) -> T {
+        parse(s).expect("generated ids are valid")
+    }
+
+    type RawUser = (
+        Option<String>,
+        Option<String>,
+        Vec<(String, String)>,
+        Vec<(Index, u64)>,
+    );
+
+    fn raw_user() -> impl Strategy<Value = RawUser> {
+        (
+            name(),
+            prop::option::of(select(vec!["UTC", "Europe/Berlin", "America/New_York"]))
+                .prop_map(|tz| tz.map(str::to_owned)),
+            prop::collection::vec((raw_id(), tricky_text().prop_map(|t| url_with(&t))), 0..=3),
+            prop::collection::vec((any::<Index>(), 0u64..200_000), 0..3),
+        )
+    }
+
+    /// A valid webhook URL whose path carries what of `text` a URL may contain.
+    fn url_with(text: &str) -> String {
+        let path: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+            .collect();
+        format!("https://h.example/{path}")
+    }
+
+    fn arb_config() -> impl Strategy<Value = Config> {
+        let users = (ids(1..=4), prop::collection::vec(raw_user(), 4));
+        let teams = (
+            ids(0..=3),
+            prop::collection::vec((name(), prop::collection::vec(any::<Index>(), 1..4)), 3),
+        );
+        let level = (
+            prop::collection::vec((any::<bool>(), any::<Index>()), 1..=3),
+            1u64..10_000_000,
+        );
+        let policies = (
+            ids(1..=3),
+            prop::collection::vec((name(), 0u32..5, prop::collection::vec(level, 1..=3)), 3),
+        );
+        let services = (
+            ids(0..=3),
+            prop::collection::vec(
+                (
+                    name(),
+                    any::<Index>(),
+                    prop::collection::vec("[A-Za-z0-9]{30}", 0..3),
+                ),
+                3,
+            ),
+        );
+        (users, teams, policies, services).prop_map(build)
+    }
+
+    type RawLevel = (Vec<(bool, Index)>, u64);
+    type Raw = (
+        (Vec<String>, Vec<RawUser>),
+        (Vec<String>, Vec<(Option<String>, Vec<Index>)>),
+        (Vec<String>, Vec<(Option<String>, u32, Vec<RawLevel>)>),
+        (Vec<String>, Vec<(Option<String>, Index, Vec<String>)>),
+    );
+
+    /// Turns independent random parts into a consistent configuration:
+    /// indexes pick among the users, teams and policies that exist.
+    fn build(raw: Raw) -> Config {
+        let ((user_ids, users), (team_ids, teams), (policy_ids, policies), (service_ids, services)) =
+            raw;
+        let users: Vec<User> = user_ids
+            .iter()
+            .zip(users)
+            .map(|(uid, (name, time_zone, methods, rules))| {
+                let contact_methods: Vec<ContactMethod> = methods
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (cid, url))| ContactMethod {
+                        id: id(ContactMethodId::parse, &format!("{cid}{i}")),
+                        kind: ContactKind::Webhook { url },
+                    })
+                    .collect();
+                // Rules need a contact method to point at.
+                let rules = if contact_methods.is_empty() {
+                    Vec::new()
+                } else {
+                    rules
+                };
+                let notification_rules = rules
+                    .into_iter()
+                    .map(|(pick, secs)| NotificationRule {
+                        contact_method: pick.get(&contact_methods).id.clone(),
+                        after: Duration::from_secs(secs),
+                    })
+                    .collect();
+                User {
+                    id: id(UserId::parse, uid),
+                    name,
+                    time_zone,
+                    contact_methods,
+                    notification_rules,
+                }
+            })
+            .collect();
+        let teams: Vec<Team> = team_ids
+            .iter()
+            .zip(teams)
+            .map(|(tid, (name, picks))| {
+                let mut members: Vec<UserId> = Vec::new();
+                for pick in picks {
+                    let member = pick.get(&users).id.clone();
+                    if !members.contains(&member) {
+                        members.push(member);
+                    }
+                }
+                Team {
+                    id: id(TeamId::parse, tid),
+                    name,
+                    members,
+                }
+            })
+            .collect();
+        let escalation_policies: Vec<EscalationPolicy> = policy_ids
+            .iter()
+            .zip(policies)
+            .map(|(pid, (name, repeat, levels))| EscalationPolicy {
+                id: id(PolicyId::parse, pid),
+                name,
+                repeat,
+                levels: levels
+                    .into_iter()
+                    .map(|(targets, secs)| Level {
+                        targets: targets
+                            .into_iter()
+                            .map(|(team, pick)| {
+                                if team && !teams.is_empty() {
+                                    Target::Team(pick.get(&teams).id.clone())
+                                } else {
+                                    Target::User(pick.get(&users).id.clone())
+                                }
+                            })
+                            .collect(),
+                        escalate_after: Duration::from_secs(secs),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut key_number = 0;
+        let services = service_ids
+            .iter()
+            .zip(services)
+            .map(|(sid, (name, pick, keys))| Service {
+                id: id(ServiceId::parse, sid),
+                name,
+                escalation_policy: pick.get(&escalation_policies).id.clone(),
+                integrations: keys
+                    .into_iter()
+                    .map(|key| {
+                        // A distinct two-digit prefix keeps keys unique.
+                        key_number += 1;
+                        Integration {
+                            kind: IntegrationKind::EventsV2,
+                            key: RoutingKey::parse(&format!("{key_number:02}{key}"))
+                                .expect("32 alphanumerics"),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Config {
+            users,
+            teams,
+            escalation_policies,
+            services,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn exported_yaml_loads_back_equal(config in arb_config()) {
+            let yaml = to_yaml(&config);
+            prop_assert_eq!(load(&yaml), Ok(config), "{}", yaml);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Configuration as code: the model, its YAML reader with positioned errors
+//! (`load`), cross-reference validation, and the YAML writer (`export`).
+//! The model is also what the store keeps (as JSON) and what the engine reads.
+
+mod export;
+mod load;
+
+pub use export::to_yaml;
+pub use load::{ConfigError, load};
+
+use crate::duration::Duration;
+use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Everything an organisation declares: who can be paged, how, and in which order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub teams: Vec<Team>,
+    #[serde(default)]
+    pub escalation_policies: Vec<EscalationPolicy>,
+    #[serde(default)]
+    pub services: Vec<Service>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// IANA zone name, checked against the time-zone database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub contact_methods: Vec<ContactMethod>,
+    /// As written. Empty means the default: every contact method at `0s`;
+    /// use [`User::effective_rules`] to get the rules that apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notification_rules: Vec<NotificationRule>,
+}
+
+impl User {
+    /// The notification rules in force: the declared ones, or every contact method at once.
+    pub fn effective_rules(&self) -> Vec<NotificationRule> {
+        if !self.notification_rules.is_empty() {
+            return self.notification_rules.clone();
+        }
+        self.contact_methods
+            .iter()
+            .map(|cm| NotificationRule {
+                contact_method: cm.id.clone(),
+                after: Duration::ZERO,
+            })
+            .collect()
+    }
+
+    pub fn contact_method(&self, id: &ContactMethodId) -> Option<&ContactMethod> {
+        self.contact_methods.iter().find(|cm| &cm.id == id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactMethod {
+    pub id: ContactMethodId,
+    #[serde(flatten)]
+    pub kind: ContactKind,
+}
+
+/// How a contact method reaches its user. More channels come with later issues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContactKind {
+    Webhook { url: String },
+}
+
+impl ContactKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ContactKind::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRule {
+    pub contact_method: ContactMethodId,
+    /// Delay after the user was first notified at a level.
+    pub after: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: TeamId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub members: Vec<UserId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EscalationPolicy {
+    pub id: PolicyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Extra rounds after the last level.
+    #[serde(default)]
+    pub repeat: u32,
+    pub levels: Vec<Level>,
+}
+
+impl EscalationPolicy {
+    /// The level with 1-based number `n`.
+    pub fn level(&self, n: u32) -> Option<&Level> {
+        (n as usize).checked_sub(1).and_then(|i| self.levels.get(i))
+    }
+    pub fn level_count(&self) -> u32 {
+        self.levels.len() as u32
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    pub targets: Vec<Target>,
+    pub escalate_after: Duration,
+}
+
+/// Who a level pages. Each variant resolves to users at the moment the level is
+/// reached (see [`crate::directory`]); schedules will be one more variant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    User(UserId),
+    Team(TeamId),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::User(u) => write!(f, "user {u}"),
+            Target::Team(t) => write!(f, "team {t}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: ServiceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub escalation_policy: PolicyId,
+    #[serde(default)]
+    pub integrations: Vec<Integration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    #[serde(rename = "type")]
+    pub kind: IntegrationKind,
+    pub key: RoutingKey,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationKind {
+    EventsV2,
+}
+
+impl IntegrationKind {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            IntegrationKind::EventsV2 => "events_v2",
+        }
+    }
+}
+
+impl Config {
+    pub fn user(&self, id: &UserId) -> Option<&User> {
+        self.users.iter().find(|u| &u.id == id)
+    }
+    pub fn team(&self, id: &TeamId) -> Option<&Team> {
+        self.teams.iter().find(|t| &t.id == id)
+    }
+    pub fn policy(&self, id: &PolicyId) -> Option<&EscalationPolicy> {
+        self.escalation_policies.iter().find(|p| &p.id == id)
+    }
+    pub fn service(&self, id: &ServiceId) -> Option<&Service> {
+        self.services.iter().find(|s| &s.id == id)
+    }
+    /// The service and integration that own a routing key.
+    pub fn integration(&self, key: &RoutingKey) -> Option<(&Service, &Integration)> {
+        self.services.iter().find_map(|s| {
+            s.integrations
+                .iter()
+                .find(|i| &i.key == key)
+                .map(|i| (s, i))
+        })
+    }
+}

@@ -1,0 +1,484 @@
+//! The escalation state machine. Given an incident, an [`Input`] and `now`, it
+//! returns the incident's next state and the [`Effect`]s the shell must apply
+//! in one transaction. It never reads a clock, a database or the network.
+
+mod effect;
+#[cfg(test)]
+mod tests;
+
+pub use effect::{Action, Effect, Notification, Record, StateSnapshot};
+
+use crate::config::EscalationPolicy;
+use crate::directory::Directory;
+use crate::ids::{DedupKey, IncidentId, PolicyId, ServiceId, UserId};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// An incident's lifecycle: `triggered → acknowledged → resolved`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Triggered,
+    Acknowledged,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Triggered => "triggered",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Triggered, Status::Acknowledged, Status::Resolved]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+    pub fn is_open(self) -> bool {
+        self != Status::Resolved
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The unit that escalates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Assigned by the store on insert; `IncidentId(0)` before that.
+    pub id: IncidentId,
+    pub service: ServiceId,
+    pub policy: PolicyId,
+    pub dedup_key: DedupKey,
+    pub title: String,
+    pub status: Status,
+    /// 1-based level of the escalation policy the incident is at.
+    pub level: u32,
+    /// 1-based pass over the policy's levels (`repeat` adds passes).
+    pub round: u32,
+    /// When the current level was reached (its due time, for timed escalations).
+    pub level_started_at: Timestamp,
+    /// When the incident escalates next if nobody acknowledges; `None` when it will not.
+    pub next_escalation_at: Option<Timestamp>,
+    pub alert_count: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+}
+
+impl Incident {
+    pub fn snapshot(&self) -> StateSnapshot {
+        StateSnapshot {
+            status: self.status,
+            level: self.level,
+            round: self.round,
+        }
+    }
+}
+
+/// What opens an incident.
+#[derive(Clone, Debug)]
+pub struct NewIncident {
+    pub service: ServiceId,
+    pub policy: PolicyId,
+    pub dedup_key: DedupKey,
+    pub title: String,
+    /// Who sent it, e.g. `events_v2:payments-api`.
+    pub actor: String,
+    /// Extra facts for the record (source, severity…).
+    pub detail: serde_json::Value,
+}
+
+/// Something that happens to an open incident.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// Another event with the same dedup key arrived.
+    Alert {
+        actor: String,
+    },
+    Acknowledge {
+        actor: String,
+    },
+    Resolve {
+        actor: String,
+    },
+    /// Manual escalation: one level up, or to `to_level` (1-based).
+    Escalate {
+        actor: String,
+        to_level: Option<u32>,
+        reason: Option<String>,
+        /// Whether the actor holds the authority to skip levels (the `manager` role).
+        may_skip: bool,
+    },
+    /// The incident's escalation timer may be due.
+    Timer,
+}
+
+/// The incident after an input, and what must happen because of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub incident: Incident,
+    pub effects: Vec<Effect>,
+}
+
+impl Transition {
+    /// True when nothing changed and nothing needs writing.
+    pub fn is_noop(&self) -> bool {
+        self.effects.is_empty()
+    }
+}
+
+/// Inputs the engine refuses; each leaves the incident unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("incident is resolved")]
+    Resolved,
+    #[error("incident is already at the last level ({levels})")]
+    AtLastLevel { levels: u32 },
+    #[error("level {requested} does not exist; the policy has {levels} levels")]
+    NoSuchLevel { requested: u32, levels: u32 },
+    #[error("level {requested} is not above the current level {current}")]
+    NotAbove { requested: u32, current: u32 },
+    #[error("skipping from level {current} to {requested} needs the manager role")]
+    SkipForbidden { requested: u32, current: u32 },
+    #[error("skipping levels needs a reason, which is recorded")]
+    ReasonRequired,
+    #[error("escalation policy has no levels")]
+    EmptyPolicy,
+}
+
+/// Opens an incident at level 1 and pages it.
+pub fn open(
+    new: NewIncident,
+    policy: &EscalationPolicy,
+    dir: &dyn Directory,
+    now: Timestamp,
+) -> Result<Transition, EngineError> {
+    if policy.levels.is_empty() {
+        return Err(EngineError::EmptyPolicy);
+    }
+    let mut incident = Incident {
+        id: IncidentId(0),
+        service: new.service,
+        policy: new.policy,
+        dedup_key: new.dedup_key,
+        title: new.title,
+        status: Status::Triggered,
+        level: 1,
+        round: 1,
+        level_started_at: now,
+        next_escalation_at: None,
+        alert_count: 1,
+        created_at: now,
+        updated_at: now,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolved_by: None,
+    };
+    let mut effects = Vec::new();
+    let paged = enter_level(&mut incident, policy, dir, now, &mut effects);
+    let mut detail = new.detail;
+    if let serde_json::Value::Object(map) = &mut detail {
+        map.insert("paged".into(), paged);
+    }
+    effects.insert(
+        0,
+        Effect::Record(Record {
+            action: Action::Triggered,
+            actor: new.actor,
+            from: None,
+            to: incident.snapshot(),
+            reason: None,
+            detail,
+        }),
+    );
+    Ok(Transition { incident, effects })
+}
+
+/// Applies one input to an incident.
+pub fn step(
+    incident: &Incident,
+    input: Input,
+    policy: &EscalationPolicy,
+    dir: &dyn Directory,
+    now: Timestamp,
+) -> Result<Transition, EngineError> {
+    let mut next = incident.clone();
+    let mut effects = Vec::new();
+    let before = incident.snapshot();
+    let unchanged = || {
+        Ok(Transition {
+            incident: incident.clone(),
+            effects: Vec::new(),
+        })
+    };
+    match input {
+        Input::Alert { actor } => {
+            if incident.status == Status::Resolved {
+                return Err(EngineError::Resolved);
+            }
+            next.alert_count = next.alert_count.saturating_add(1);
+            effects.push(record(
+                Action::AlertAdded,
+                actor,
+                before,
+                &next,
+                None,
+                serde_json::json!({"alert_count": next.alert_count}),
+            ));
+        }
+        Input::Acknowledge { actor } => match incident.status {
+            Status::Resolved => return Err(EngineError::Resolved),
+            Status::Acknowledged => return unchanged(),
+            Status::Triggered => {
+                next.status = Status::Acknowledged;
+                next.next_escalation_at = None;
+                next.acknowledged_at = Some(now);
+                next.acknowledged_by = Some(actor.clone());
+                effects.push(Effect::CancelPending);
+                effects.push(record(
+                    Action::Acknowledged,
+                    actor,
+                    before,
+                    &next,
+                    None,
+                    serde_json::json!({}),
+                ));
+            }
+        },
+        Input::Resolve { actor } => {
+            if incident.status == Status::Resolved {
+                return Err(EngineError::Resolved);
+            }
+            next.status = Status::Resolved;
+            next.next_escalation_at = None;
+            next.resolved_at = Some(now);
+            next.resolved_by = Some(actor.clone());
+            effects.push(Effect::CancelPending);
+            effects.push(record(
+                Action::Resolved,
+                actor,
+                before,
+                &next,
+                None,
+                serde_json::json!({}),
+            ));
+        }
+        Input::Timer => {
+            let Some(due) = incident.next_escalation_at else {
+                return unchanged();
+            };
+            if incident.status != Status::Triggered {
+                // A stale timer on an incident that no longer escalates: clear it.
+                next.next_escalation_at = None;
+                return Ok(Transition {
+                    incident: next,
+                    effects,
+                });
+            }
+            if due > now {
+                return unchanged();
+            }
+            match next_position(incident.level, incident.round, policy) {
+                None => {
+                    // Policy shrank under an open incident: nothing further to climb to.
+                    next.next_escalation_at = None;
+                    effects.push(record(
+                        Action::Exhausted,
+                        "system".into(),
+                        before,
+                        &next,
+                        None,
+                        serde_json::json!({"due_at": due.to_string()}),
+                    ));
+                }
+                Some((level, round)) => {
+                    next.level = level;
+                    next.round = round;
+                    effects.push(Effect::CancelPending);
+                    // The new level starts at its due time, not at dispatch time, so
+                    // escalation times never drift with runner latency.
+                    let paged = enter_level(&mut next, policy, dir, due, &mut effects);
+                    let detail = serde_json::json!({
+                        "cause": "timeout",
+                        "due_at": due.to_string(),
+                        "dispatched_at": now.to_string(),
+                        "paged": paged,
+                    });
+                    effects.insert(
+                        0,
+                        record(
+                            Action::Escalated,
+                            "system".into(),
+                            before,
+                            &next,
+                            None,
+                            detail,
+                        ),
+                    );
+                }
+            }
+        }
+        Input::Escalate {
+            actor,
+            to_level,
+            reason,
+            may_skip,
+        } => {
+            if incident.status == Status::Resolved {
+                return Err(EngineError::Resolved);
+            }
+            let levels = policy.level_count();
+            let target = match to_level {
+                Some(t) => t,
+                None if incident.level >= levels => {
+                    return Err(EngineError::AtLastLevel { levels });
+                }
+                None => incident.level + 1,
+            };
+            if target == 0 || target > levels {
+                return Err(EngineError::NoSuchLevel {
+                    requested: target,
+                    levels,
+                });
+            }
+            if target <= incident.level {
+                return Err(EngineError::NotAbove {
+                    requested: target,
+                    current: incident.level,
+                });
+            }
+            let reason = reason
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty());
+            if target > incident.level + 1 {
+                if !may_skip {
+                    return Err(EngineError::SkipForbidden {
+                        requested: target,
+                        current: incident.level,
+                    });
+                }
+                if reason.is_none() {
+                    return Err(EngineError::ReasonRequired);
+                }
+            }
+            next.status = Status::Triggered;
+            next.acknowledged_at = None;
+            next.acknowledged_by = None;
+            next.level = target;
+            effects.push(Effect::CancelPending);
+            let paged = enter_level(&mut next, policy, dir, now, &mut effects);
+            let detail = serde_json::json!({
+                "cause": "manual",
+                "skipped_levels": target - incident.level - 1,
+                "paged": paged,
+            });
+            effects.insert(
+                0,
+                record(Action::Escalated, actor, before, &next, reason, detail),
+            );
+        }
+    }
+    next.updated_at = now;
+    Ok(Transition {
+        incident: next,
+        effects,
+    })
+}
+
+fn record(
+    action: Action,
+    actor: String,
+    from: StateSnapshot,
+    to: &Incident,
+    reason: Option<String>,
+    detail: serde_json::Value,
+) -> Effect {
+    Effect::Record(Record {
+        action,
+        actor,
+        from: Some(from),
+        to: to.snapshot(),
+        reason,
+        detail,
+    })
+}
+
+/// The level and round after `(level, round)`, or `None` at the end of the last round.
+pub fn next_position(level: u32, round: u32, policy: &EscalationPolicy) -> Option<(u32, u32)> {
+    if level < policy.level_count() {
+        Some((level + 1, round))
+    } else if round <= policy.repeat {
+        Some((1, round + 1))
+    } else {
+        None
+    }
+}
+
+/// Pages the incident's current level from `at`, and sets its next escalation.
+/// Returns who was paged and why, for the record.
+fn enter_level(
+    incident: &mut Incident,
+    policy: &EscalationPolicy,
+    dir: &dyn Directory,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) -> serde_json::Value {
+    incident.level_started_at = at;
+    let Some(level) = policy.level(incident.level) else {
+        incident.next_escalation_at = None;
+        return serde_json::json!([]);
+    };
+    let mut seen: HashSet<UserId> = HashSet::new();
+    let mut paged = Vec::new();
+    for target in &level.targets {
+        for resolved in dir.resolve(target, at) {
+            if !seen.insert(resolved.user.clone()) {
+                continue;
+            }
+            let rules = dir.notification_rules(&resolved.user);
+            if rules.is_empty() {
+                continue;
+            }
+            for (rule, r) in rules.iter().enumerate() {
+                effects.push(Effect::Notify(Notification {
+                    user: resolved.user.clone(),
+                    contact_method: r.contact_method.clone(),
+                    level: incident.level,
+                    round: incident.round,
+                    rule: rule as u32,
+                    due_at: at + r.after.to_span(),
+                }));
+            }
+            paged.push(serde_json::json!({"user": resolved.user, "via": resolved.via}));
+        }
+    }
+    let has_next = next_position(incident.level, incident.round, policy).is_some();
+    incident.next_escalation_at = match (paged.is_empty(), has_next) {
+        (_, false) => None,
+        // Nobody can answer this level: move on at once rather than wait on it.
+        (true, true) => Some(at),
+        (false, true) => Some(at + level.escalate_after.to_span()),
+    };
+    if paged.is_empty() {
+        effects.push(Effect::Record(Record {
+            action: Action::LevelSkipped,
+            actor: "system".into(),
+            from: Some(incident.snapshot()),
+            to: incident.snapshot(),
+            reason: Some("no reachable user: the level's targets resolved to nobody with a contact method".into()),
+            detail: serde_json::json!({"targets": level.targets.iter().map(|t| t.to_string()).collect::<Vec<_>>()}),
+        }));
+    }
+    serde_json::Value::Array(paged)
+}

@@ -1,0 +1,17 @@
+//! Escalator's domain: identifiers, durations, the configuration model, target
+//! resolution, the Events API v2 event shape, the audit chain and the pure
+//! escalation engine.
+//!
+//! Architecture invariant: this crate knows nothing about time passing,
+//! databases, HTTP or async. It is handed `now` and returns effects.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod directory;
+pub mod duration;
+pub mod engine;
+pub mod events_v2;
+pub mod ids;
+
+pub use jiff::Timestamp;

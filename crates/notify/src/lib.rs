@@ -1,0 +1,67 @@
+//! Delivery of notifications over channels: the message a recipient gets, the
+//! adapters that send it, and how failures are classified for retry.
+//!
+//! This crate sends; it never decides who to page or when (that is the
+//! engine's) and never touches the database (the server settles outcomes).
+
+mod message;
+mod webhook;
+
+pub use message::{Message, Recipient, webhook_body};
+pub use webhook::{WebhookSender, sign};
+
+use std::time::Duration;
+
+/// How one delivery attempt went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendResult {
+    /// The receiver accepted it.
+    Delivered { detail: String },
+    /// Worth retrying: timeouts, connection errors, 408, 429, 5xx.
+    Transient { error: String },
+    /// Retrying cannot help: other 4xx, bad address, redirects.
+    Permanent { error: String },
+}
+
+/// Makes ring the process's TLS provider (one provider across reqwest, sqlx and
+/// the HTTPS listener). Safe to call more than once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Attempts per notification before it is marked failed.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// Wait before attempt `attempt + 1` after `attempt` failed: 1s, 2s, 4s… capped at 5 minutes.
+pub fn backoff(attempt: u32) -> Duration {
+    let secs = 1u64 << attempt.saturating_sub(1).min(16);
+    Duration::from_secs(secs.min(300))
+}
+
+/// Every channel adapter, chosen by a notification's channel name.
+#[derive(Clone)]
+pub struct Channels {
+    pub webhook: WebhookSender,
+}
+
+impl Channels {
+    pub async fn deliver(&self, msg: &Message) -> SendResult {
+        match msg.channel.as_str() {
+            "webhook" => self.webhook.send(msg).await,
+            other => SendResult::Permanent {
+                error: format!("no adapter for channel {other:?}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let secs: Vec<u64> = (1..=10).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+    }
+}

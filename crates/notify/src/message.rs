@@ -1,0 +1,56 @@
+//! What a recipient receives. The webhook body is a wire format users build on:
+//! fields may be added, never renamed or removed.
+
+use escalator_core::engine::Incident;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+/// One notification, ready for an adapter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub channel: String,
+    /// Channel-specific address: the URL for a webhook.
+    pub address: String,
+    pub idempotency_key: String,
+    /// The rendered body (JSON for webhooks).
+    pub body: Vec<u8>,
+}
+
+/// Who a page is for and why: the level and round that planned it, which may
+/// be behind the incident's current level when a send was delayed.
+pub struct Recipient<'a> {
+    pub user: &'a str,
+    pub contact_method: &'a str,
+    pub level: u32,
+    pub round: u32,
+}
+
+/// The `incident.notify` webhook body.
+pub fn webhook_body(
+    incident: &Incident,
+    incident_url: &str,
+    to: &Recipient<'_>,
+    ack_url: &str,
+    idempotency_key: &str,
+    sent_at: Timestamp,
+) -> Value {
+    json!({
+        "type": "incident.notify",
+        "incident": {
+            "id": incident.id.0,
+            "title": incident.title,
+            "status": incident.status.as_str(),
+            "service": incident.service,
+            "level": to.level,
+            "round": to.round,
+            "current_level": incident.level,
+            "dedup_key": incident.dedup_key,
+            "url": incident_url,
+            "created_at": incident.created_at.to_string(),
+        },
+        "recipient": {"user": to.user, "contact_method": to.contact_method},
+        "ack_url": ack_url,
+        "idempotency_key": idempotency_key,
+        "sent_at": sent_at.to_string(),
+    })
+}

@@ -1,0 +1,142 @@
+//! API errors: `{"error":{"code","message","field"}}` with the right status.
+
+use crate::runner::RunError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use escalator_core::engine::EngineError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_field`.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub field: Option<String>,
+    /// Every problem, when there are several (configuration validation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<serde_json::Value>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub errors: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            errors: None,
+        }
+    }
+    pub fn field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_field", message).field(field)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {e}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+                errors: self.errors,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<escalator_store::StoreError> for ApiError {
+    fn from(e: escalator_store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::NotFound(id) => ApiError::not_found(format!("incident {id} not found")),
+            RunError::Engine(e) => engine_error(e),
+            RunError::Config(m) => ApiError::new(StatusCode::CONFLICT, "configuration", m),
+            RunError::Store(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("could not save: {m}"),
+            ),
+            RunError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the engine is shutting down",
+            ),
+        }
+    }
+}
+
+fn engine_error(e: EngineError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        EngineError::Resolved => ApiError::new(StatusCode::CONFLICT, "incident_resolved", message),
+        EngineError::AtLastLevel { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "at_last_level", message)
+        }
+        EngineError::NoSuchLevel { .. } | EngineError::NotAbove { .. } => {
+            ApiError::bad_field("to_level", message)
+        }
+        EngineError::SkipForbidden { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).field("to_level")
+        }
+        EngineError::ReasonRequired => ApiError::bad_field("reason", message),
+        EngineError::EmptyPolicy => ApiError::new(StatusCode::CONFLICT, "configuration", message),
+    }
+}
+
+/// Parses a JSON body, naming the field serde complained about.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::from_slice(b"{}")
+            .map_err(|e| ApiError::bad_field("body", e.to_string()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        // serde names fields as `field_name` in backticks.
+        let field = msg.split('`').nth(1).unwrap_or("body").to_owned();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("invalid JSON body: {msg}"),
+        )
+        .field(&field)
+    })
+}

@@ -1,0 +1,135 @@
+//! `POST /v2/enqueue`: the PagerDuty Events API v2, answered as PagerDuty does,
+//! so Alertmanager, Grafana and PagerDuty's own clients work unchanged.
+
+use crate::AppState;
+use crate::runner::{RunError, Work};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use escalator_core::events_v2::{self, MAX_BODY_BYTES};
+use escalator_core::ids::DedupKey;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct EnqueueAccepted {
+    /// Always `success`.
+    pub status: String,
+    /// Always `Event processed`.
+    pub message: String,
+    /// The event's dedup key, generated when the event had none.
+    pub dedup_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnqueueInvalid {
+    /// `invalid event`.
+    pub status: String,
+    pub message: String,
+    pub errors: Vec<String>,
+}
+
+fn invalid(errors: Vec<String>) -> Response {
+    let body = EnqueueInvalid {
+        status: "invalid event".into(),
+        message: "Event object is invalid".into(),
+        errors,
+    };
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+fn random_dedup_key() -> DedupKey {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    DedupKey::parse(&hex::encode(bytes)).expect("32 hex characters make a valid dedup key")
+}
+
+/// Accept an Events API v2 event (trigger, acknowledge, resolve).
+#[utoipa::path(
+    post,
+    path = "/v2/enqueue",
+    tag = "events",
+    request_body(content = serde_json::Value, description = "A PagerDuty Events API v2 event"),
+    responses(
+        (status = 202, description = "Durably accepted", body = EnqueueAccepted),
+        (status = 400, description = "Invalid event", body = EnqueueInvalid),
+        (status = 503, description = "Not saved; retry"),
+    )
+)]
+pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return invalid(vec![format!(
+            "request body exceeds {} KB",
+            MAX_BODY_BYTES / 1024
+        )]);
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return invalid(vec![format!("body is not valid JSON: {e}")]),
+    };
+    let event = match events_v2::parse(&value) {
+        Ok(e) => e,
+        Err(errors) => return invalid(errors),
+    };
+    let mut catalog = app.catalog();
+    if catalog.service_for_key(&event.routing_key).is_none() {
+        // Perhaps a configuration was applied since we last looked.
+        catalog = match app.refresh_catalog().await {
+            Ok(c) => c,
+            Err(e) => return super::error::ApiError::from(e).into_response(),
+        };
+    }
+    let Some(service) = catalog.service_for_key(&event.routing_key) else {
+        return invalid(vec!["'routing_key' does not match any integration".into()]);
+    };
+    let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
+    let (title, details) = match &event.payload {
+        Some(p) => (
+            p.summary.clone(),
+            json!({
+                "source": p.source,
+                "severity": p.severity.as_str(),
+                "timestamp": p.timestamp,
+                "component": p.component,
+                "group": p.group,
+                "class": p.class,
+                "custom_details": p.custom_details,
+                "client": event.client,
+                "client_url": event.client_url,
+            }),
+        ),
+        None => (String::new(), json!({})),
+    };
+    let work = Work::Event {
+        service: service.id.clone(),
+        action: event.action,
+        dedup_key: dedup_key.clone(),
+        title,
+        details,
+        actor: format!("events_v2:{}", service.id),
+    };
+    match app.runner.submit(work).await {
+        Ok(_) => accepted(&dedup_key),
+        // The event reached us but cannot open anything (e.g. a policy without
+        // levels); PagerDuty clients would retry forever on a 5xx, so say why.
+        Err(RunError::Engine(e)) => invalid(vec![e.to_string()]),
+        Err(RunError::Config(m)) => invalid(vec![m]),
+        Err(e) => {
+            tracing::error!(action = ?event.action, "event not saved: {e}");
+            let body = json!({"status": "error", "message": "Event not saved; retry", "errors": [e.to_string()]});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+fn accepted(key: &DedupKey) -> Response {
+    let body = EnqueueAccepted {
+        status: "success".into(),
+        message: "Event processed".into(),
+        dedup_key: key.to_string(),
+    };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}

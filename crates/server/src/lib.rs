@@ -1,0 +1,191 @@
+//! The Escalator server: HTTP API and Events API v2 ingestion in front, the
+//! engine runner (group commit, escalation timers) and the notifier (outbox
+//! drain) behind. Talks to the database only through `escalator_store`.
+
+pub mod api;
+pub mod links;
+pub mod notifier;
+pub mod runner;
+mod state;
+mod tls;
+
+pub use state::{AppState, SharedCatalog};
+
+use anyhow::Context;
+use escalator_core::config::Config;
+use escalator_core::directory::Catalog;
+use escalator_notify::{Channels, WebhookSender};
+use escalator_store::{Dialect, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How to run a server.
+pub struct ServerOptions {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Base URL people and receivers reach us at; defaults to the listen address.
+    pub public_url: Option<String>,
+    /// A validated configuration to apply on start, and where it came from.
+    pub config: Option<(String, Config)>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Key for `X-Escalator-Signature`; generated and kept in the database when absent.
+    pub webhook_secret: Option<String>,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    hex::encode(buf)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
+    escalator_notify::install_crypto();
+    let store = Store::open(&opts.database_url)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&opts.database_url)))?;
+    if let Some((source, config)) = &opts.config {
+        let applied = store
+            .apply_config(
+                config,
+                &format!("config-file:{source}"),
+                jiff::Timestamp::now(),
+            )
+            .await
+            .context("applying configuration")?;
+        tracing::info!(
+            revision = applied.revision,
+            changed = applied.changed,
+            "configuration applied from {source}"
+        );
+    }
+    let catalog = match store.current_config().await? {
+        Some((revision, config)) => Catalog::new(config, revision),
+        None => {
+            tracing::warn!(
+                "no configuration applied yet: events will be refused until one is (escalator apply -f FILE)"
+            );
+            Catalog::default()
+        }
+    };
+    if store.dialect() == Dialect::Sqlite {
+        // SQLite has one server per file: any send still marked in flight belonged
+        // to a process that died. Send those again now, with the same idempotency key.
+        let released = store.release_leases(jiff::Timestamp::now()).await?;
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "re-sending notifications interrupted by a restart"
+            );
+        }
+    }
+    let link_key = store.setting_or_init("link_key", || random_hex(32)).await?;
+    let webhook_secret = match &opts.webhook_secret {
+        Some(s) => s.clone(),
+        None => {
+            tracing::warn!(
+                "no --webhook-secret given: webhooks are signed with a generated secret receivers cannot know"
+            );
+            store
+                .setting_or_init("webhook_secret", || random_hex(32))
+                .await?
+        }
+    };
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
+    let public_url = opts
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{}", opts.listen))
+        .trim_end_matches('/')
+        .to_owned();
+
+    let catalog: SharedCatalog = Arc::new(RwLock::new(Arc::new(catalog)));
+    let notifier_wake = Arc::new(Notify::new());
+    let runner_wake = Arc::new(Notify::new());
+    let (runner_tx, runner_rx) = tokio::sync::mpsc::channel(runner::QUEUE_DEPTH);
+    let state = AppState {
+        store: store.clone(),
+        catalog: catalog.clone(),
+        runner: runner::RunnerHandle::new(runner_tx),
+        runner_wake: runner_wake.clone(),
+        links: links::LinkSigner::new(link_key.into_bytes()),
+        public_url: public_url.clone(),
+    };
+    let runner = runner::Runner::new(
+        store.clone(),
+        catalog.clone(),
+        runner_rx,
+        runner_wake,
+        notifier_wake.clone(),
+    );
+    tokio::spawn(runner.run());
+    let channels = Channels {
+        webhook: WebhookSender::new(webhook_secret.into_bytes(), Duration::from_secs(10))?,
+    };
+    let notifier = notifier::Notifier::new(
+        store.clone(),
+        channels,
+        state.links.clone(),
+        public_url.clone(),
+        notifier_wake,
+    );
+    tokio::spawn(notifier.run());
+
+    let app = api::router(state);
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let local = listener.local_addr()?;
+    // Tests and scripts wait for this line.
+    tracing::info!("listening on {scheme}://{local} (public URL {public_url})");
+    println!("escalator listening on {scheme}://{local}");
+    match &opts.tls {
+        Some((cert, key)) => tls::serve(listener, app, cert, key, shutdown_signal()).await?,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

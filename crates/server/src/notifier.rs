@@ -1,0 +1,170 @@
+//! The notifier drains the outbox: it claims due notifications (marking them
+//! `sending` under a lease), sends each through its channel, and settles the
+//! outcome — sent, retry later with backoff, failed, or cancelled when the
+//! incident no longer needs it. Each attempt lands on the incident timeline.
+
+use crate::links::{LINK_LIFETIME, LinkSigner};
+use escalator_core::engine::Status;
+use escalator_core::ids::IncidentId;
+use escalator_notify::{
+    Channels, MAX_ATTEMPTS, Message, Recipient, SendResult, backoff, webhook_body,
+};
+use escalator_store::{OutboxItem, Outcome, Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+/// How long a claimed notification stays ours before another sender may take it.
+// Longer than a send can take (10 s timeout), short enough that a page cut off by a
+// crashed node goes out again soon.
+const LEASE: SignedDuration = SignedDuration::from_secs(20);
+/// Most notifications in flight at once.
+const CLAIM_BATCH: u32 = 64;
+const MAX_IDLE: Duration = Duration::from_secs(30);
+
+pub struct Notifier {
+    store: Store,
+    channels: Channels,
+    links: LinkSigner,
+    public_url: String,
+    wake: Arc<Notify>,
+}
+
+impl Notifier {
+    pub fn new(
+        store: Store,
+        channels: Channels,
+        links: LinkSigner,
+        public_url: String,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            channels,
+            links,
+            public_url,
+            wake,
+        }
+    }
+
+    pub async fn run(self) {
+        let this = Arc::new(self);
+        loop {
+            match this.clone().drain_once().await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!("notifier: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+            let sleep = match this.store.next_notification_due().await {
+                Ok(Some(due)) => {
+                    let ms = due.as_millisecond() - Timestamp::now().as_millisecond();
+                    Duration::from_millis(ms.max(0) as u64).min(MAX_IDLE)
+                }
+                Ok(None) => MAX_IDLE,
+                Err(e) => {
+                    tracing::error!("notifier: reading next due: {e}");
+                    Duration::from_millis(500)
+                }
+            };
+            if sleep.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = this.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Claims one batch and sends it; returns how many were claimed.
+    async fn drain_once(self: Arc<Self>) -> Result<usize, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        let items = tx
+            .claim_notifications(now, now + LEASE, CLAIM_BATCH)
+            .await?;
+        tx.commit().await?;
+        let n = items.len();
+        let mut sends = JoinSet::new();
+        for item in items {
+            let this = self.clone();
+            sends.spawn(async move { this.send_and_settle(item).await });
+        }
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(Err(e)) => tracing::error!("settling a notification: {e}"),
+                Err(e) => tracing::error!("send task failed: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(n)
+    }
+
+    async fn send_and_settle(&self, item: OutboxItem) -> Result<(), StoreError> {
+        let outcome = self.send(&item).await?;
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        tx.settle_notification(&item, &outcome, now).await?;
+        tx.commit().await
+    }
+
+    async fn send(&self, item: &OutboxItem) -> Result<Outcome, StoreError> {
+        let Some(row) = self.store.incident(IncidentId(item.incident_id)).await? else {
+            return Ok(Outcome::Failed {
+                error: "incident not found".into(),
+            });
+        };
+        let incident = row.incident;
+        if incident.status != Status::Triggered {
+            return Ok(Outcome::Cancelled {
+                reason: format!("incident is {}", incident.status),
+            });
+        }
+        let now = Timestamp::now();
+        let token = self
+            .links
+            .sign(incident.id.0, &item.user, now + LINK_LIFETIME);
+        let ack_url = format!("{}/api/v1/ack/{token}", self.public_url);
+        let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
+        let body = webhook_body(
+            &incident,
+            &incident_url,
+            &Recipient {
+                user: &item.user,
+                contact_method: &item.contact_method,
+                level: item.level,
+                round: item.round,
+            },
+            &ack_url,
+            &item.idempotency_key,
+            now,
+        );
+        let msg = Message {
+            channel: item.channel.clone(),
+            address: item.address.clone(),
+            idempotency_key: item.idempotency_key.clone(),
+            body: body.to_string().into_bytes(),
+        };
+        Ok(match self.channels.deliver(&msg).await {
+            SendResult::Delivered { detail } => Outcome::Sent { detail },
+            SendResult::Permanent { error } => Outcome::Failed { error },
+            SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {
+                error: format!("{error} (retries exhausted)"),
+            },
+            SendResult::Transient { error } => {
+                let wait = SignedDuration::try_from(backoff(item.attempts))
+                    .unwrap_or(SignedDuration::from_secs(300));
+                Outcome::Retry {
+                    error,
+                    at: Timestamp::now() + wait,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! What every request handler can reach.
+
+use crate::links::LinkSigner;
+use crate::runner::RunnerHandle;
+use escalator_core::directory::Catalog;
+use escalator_store::Store;
+use std::sync::{Arc, RwLock};
+use tokio::sync::Notify;
+
+/// The configuration in force, swapped whole when a new revision is applied.
+pub type SharedCatalog = Arc<RwLock<Arc<Catalog>>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub catalog: SharedCatalog,
+    pub runner: RunnerHandle,
+    pub runner_wake: Arc<Notify>,
+    pub links: LinkSigner,
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reloads the configuration if a newer revision was applied (by the CLI, or another node).
+    pub async fn refresh_catalog(&self) -> Result<Arc<Catalog>, escalator_store::StoreError> {
+        refresh(&self.store, &self.catalog).await
+    }
+}
+
+pub(crate) async fn refresh(
+    store: &Store,
+    shared: &SharedCatalog,
+) -> Result<Arc<Catalog>, escalator_store::StoreError> {
+    let current = shared.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let revision = store.config_revision().await?;
+    if revision == current.revision() {
+        return Ok(current);
+    }
+    let Some((revision, config)) = store.current_config().await? else {
+        return Ok(current);
+    };
+    let fresh = Arc::new(Catalog::new(config, revision));
+    *shared.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+    tracing::info!(revision, "configuration reloaded");
+    Ok(fresh)
+}

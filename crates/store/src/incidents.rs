@@ -1,0 +1,260 @@
+//! Incidents: the rows the engine's state lives in, how transitions are saved,
+//! and the queries the API and the timer runner need.
+
+use crate::db::{Row, Value};
+use crate::{Result, Store, StoreError, StoreTx, ms, ts};
+use escalator_core::directory::Catalog;
+use escalator_core::engine::{Effect, Incident, Status, Transition};
+use escalator_core::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
+use jiff::Timestamp;
+
+const COLUMNS: &str = "id, service, policy, dedup_key, title, status, level, round, level_started_at, \
+    next_escalation_at, alert_count, created_at, updated_at, acknowledged_at, acknowledged_by, \
+    resolved_at, resolved_by, details";
+
+/// An incident with the event details it was opened with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentRow {
+    pub incident: Incident,
+    pub details: serde_json::Value,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn from_row(r: &Row) -> Result<IncidentRow> {
+    let opt_ts = |i| r.opt_int(i)?.map(ts).transpose();
+    let status = r.text(5)?;
+    let incident = Incident {
+        id: IncidentId(r.int(0)?),
+        service: ServiceId::parse(&r.text(1)?).map_err(|e| corrupt("service", e))?,
+        policy: PolicyId::parse(&r.text(2)?).map_err(|e| corrupt("policy", e))?,
+        dedup_key: DedupKey::parse(&r.text(3)?).map_err(|e| corrupt("dedup_key", e))?,
+        title: r.text(4)?,
+        status: Status::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        level: r.int(6)? as u32,
+        round: r.int(7)? as u32,
+        level_started_at: ts(r.int(8)?)?,
+        next_escalation_at: opt_ts(9)?,
+        alert_count: r.int(10)? as u32,
+        created_at: ts(r.int(11)?)?,
+        updated_at: ts(r.int(12)?)?,
+        acknowledged_at: opt_ts(13)?,
+        acknowledged_by: r.opt_text(14)?,
+        resolved_at: opt_ts(15)?,
+        resolved_by: r.opt_text(16)?,
+    };
+    let details = serde_json::from_str(&r.text(17)?).map_err(|e| corrupt("details", e))?;
+    Ok(IncidentRow { incident, details })
+}
+
+/// Which incidents to list.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    /// Any of these statuses; empty means all.
+    pub statuses: Vec<Status>,
+    pub service: Option<ServiceId>,
+    /// Return incidents with an id below this (newest first paging).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// One page of a list, newest first, and the cursor for the next page.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<i64>,
+}
+
+impl StoreTx {
+    /// The open incident for a service and dedup key, locked for update.
+    pub async fn find_open_incident(
+        &mut self,
+        service: &ServiceId,
+        key: &DedupKey,
+    ) -> Result<Option<IncidentRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'{}",
+            self.dialect().for_update()
+        );
+        self.tx
+            .fetch_optional(sql, &[service.as_str().into(), key.as_str().into()])
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// An incident by id, locked for update.
+    pub async fn incident_for_update(&mut self, id: IncidentId) -> Result<Option<IncidentRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE id = $1{}",
+            self.dialect().for_update()
+        );
+        self.tx
+            .fetch_optional(sql, &[id.0.into()])
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Triggered incidents whose escalation is due, oldest due first, locked so
+    /// that no other node takes the same ones.
+    pub async fn due_escalations(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<IncidentRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= $1 \
+             ORDER BY next_escalation_at LIMIT $2{}",
+            self.dialect().skip_locked()
+        );
+        self.tx
+            .fetch_all(sql, &[ms(now).into(), limit.into()])
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Saves an engine transition: the incident (inserted when new), then each
+    /// effect in order. Returns the incident's id.
+    pub async fn save_transition(
+        &mut self,
+        t: &Transition,
+        details: Option<&serde_json::Value>,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<IncidentId> {
+        let i = &t.incident;
+        let common: Vec<Value> = vec![
+            i.title.clone().into(),
+            i.status.as_str().into(),
+            i.level.into(),
+            i.round.into(),
+            ms(i.level_started_at).into(),
+            i.next_escalation_at.map(ms).into(),
+            i.alert_count.into(),
+            ms(i.updated_at).into(),
+            i.acknowledged_at.map(ms).into(),
+            i.acknowledged_by.clone().into(),
+            i.resolved_at.map(ms).into(),
+            i.resolved_by.clone().into(),
+        ];
+        let id = if i.id.0 == 0 {
+            let mut params = common;
+            params.extend([
+                i.service.as_str().into(),
+                i.policy.as_str().into(),
+                i.dedup_key.as_str().into(),
+                ms(i.created_at).into(),
+                details
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "{}".into())
+                    .into(),
+            ]);
+            let row = self
+                .tx
+                .fetch_optional(
+                    "INSERT INTO incidents (title, status, level, round, level_started_at, next_escalation_at, \
+                     alert_count, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
+                     service, policy, dedup_key, created_at, details) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                    &params,
+                )
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
+            IncidentId(row.int(0)?)
+        } else {
+            let mut params = common;
+            params.push(i.id.0.into());
+            self.tx
+                .execute(
+                    "UPDATE incidents SET title = $1, status = $2, level = $3, round = $4, level_started_at = $5, \
+                     next_escalation_at = $6, alert_count = $7, updated_at = $8, acknowledged_at = $9, \
+                     acknowledged_by = $10, resolved_at = $11, resolved_by = $12 WHERE id = $13",
+                    &params,
+                )
+                .await?;
+            i.id
+        };
+        for effect in &t.effects {
+            match effect {
+                Effect::Notify(n) => self.enqueue_notification(id, n, catalog, now).await?,
+                Effect::CancelPending => self.cancel_pending(id, now).await?,
+                Effect::Record(r) => self.record(id, r, now).await?,
+            }
+        }
+        Ok(id)
+    }
+}
+
+impl Store {
+    pub async fn incident(&self, id: IncidentId) -> Result<Option<IncidentRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
+        self.pool
+            .fetch_optional(sql, &[id.0.into()])
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn incidents(&self, filter: &IncidentFilter) -> Result<Page<IncidentRow>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM incidents WHERE 1 = 1");
+        let mut params: Vec<Value> = Vec::new();
+        if !filter.statuses.is_empty() {
+            let marks: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| {
+                    params.push(s.as_str().into());
+                    format!("${}", params.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+        }
+        if let Some(service) = &filter.service {
+            params.push(service.as_str().into());
+            sql.push_str(&format!(" AND service = ${}", params.len()));
+        }
+        if let Some(before) = filter.before_id {
+            params.push(before.into());
+            sql.push_str(&format!(" AND id < ${}", params.len()));
+        }
+        let limit = filter.limit.clamp(1, 500);
+        // Fetch one more than asked to know whether there is a next page.
+        params.push(i64::from(limit + 1).into());
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", params.len()));
+        let mut items: Vec<IncidentRow> = self
+            .pool
+            .fetch_all(sql, &params)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect::<Result<_>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|r| r.incident.id.0)
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The earliest pending escalation, for the runner to sleep until.
+    pub async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
+        let row = self
+            .pool
+            .fetch_optional("SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL", &[])
+            .await?;
+        row.map(|r| r.opt_int(0))
+            .transpose()
+            .map(Option::flatten)?
+            .map(ts)
+            .transpose()
+    }
+}

@@ -1,0 +1,145 @@
+//! Persistence for Escalator on SQLite (embedded default, WAL) and PostgreSQL
+//! (several nodes on one database). One [`Store`] API; the logic is written
+//! once above [`db`], which is the only place the two drivers differ.
+//!
+//! Invariant: an engine transition is saved by [`StoreTx::save_transition`] —
+//! state, audit entry, timeline and outbox rows in the caller's transaction.
+
+mod audit;
+mod config;
+mod db;
+mod incidents;
+mod migrate;
+mod outbox;
+mod settings;
+pub mod testing;
+mod timeline;
+mod tokens;
+
+pub use audit::NewAudit;
+pub use config::Applied;
+pub use db::Dialect;
+pub use incidents::{IncidentFilter, IncidentRow, Page};
+pub use outbox::{Attempt, OutboxItem, Outcome};
+pub use timeline::TimelineEntry;
+pub use tokens::TokenInfo;
+
+use db::{Pool, Tx};
+use jiff::Timestamp;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("stored data is not as expected: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Whether the error is a uniqueness violation (a concurrent writer got there first).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub(crate) fn ts(ms: i64) -> Result<Timestamp> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and runs pending migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let pool = if url.starts_with("sqlite:") {
+            use sqlx::sqlite::{
+                SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+            };
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before we answer 202. Group commit pays for it.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts)
+                    .await?,
+            )
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+            let opts = PgConnectOptions::from_str(url)?;
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let store = Store { pool };
+        migrate::run(&store.pool).await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<StoreTx> {
+        Ok(StoreTx {
+            tx: self.pool.begin().await?,
+            audit_head: None,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+}
+
+/// A write transaction. Nothing is visible to others until [`StoreTx::commit`].
+pub struct StoreTx {
+    tx: Tx,
+    /// The audit chain's tip, read once per transaction and written back at commit.
+    audit_head: Option<(i64, String, bool)>,
+}
+
+impl StoreTx {
+    pub fn dialect(&self) -> Dialect {
+        self.tx.dialect()
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        if let Some((seq, hash, true)) = self.audit_head.take() {
+            self.tx
+                .execute(
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                    &[seq.into(), hash.into()],
+                )
+                .await?;
+        }
+        self.tx.commit().await
+    }
+}

@@ -1,0 +1,322 @@
+//! The outbox: notifications planned in the same transaction as the state that
+//! caused them, then claimed, sent and settled by the notifier.
+//!
+//! Life of a row: `pending` → (claimed) `sending` → `sent` | `pending` (retry) |
+//! `failed`; `pending` → `cancelled` on acknowledge or resolve. A `sending` row
+//! whose lease ran out (its sender died) is claimed again and re-sent with the
+//! same idempotency key, so receivers can drop the duplicate.
+
+use crate::db::Row;
+use crate::{Result, Store, StoreTx, ms, ts};
+use escalator_core::config::ContactKind;
+use escalator_core::directory::Catalog;
+use escalator_core::engine::Notification;
+use escalator_core::ids::IncidentId;
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// A claimed notification, ready to send.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub incident_id: i64,
+    pub idempotency_key: String,
+    pub user: String,
+    pub contact_method: String,
+    pub channel: String,
+    pub address: String,
+    pub level: u32,
+    pub round: u32,
+    /// Attempts so far, including the one this claim is for.
+    pub attempts: u32,
+}
+
+/// A notification as listed for an incident.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attempt {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub user: String,
+    pub contact_method: String,
+    pub channel: String,
+    pub level: u32,
+    pub round: u32,
+    pub status: String,
+    pub attempts: u32,
+    pub due_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// How one send went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Sent {
+        detail: String,
+    },
+    Retry {
+        error: String,
+        at: Timestamp,
+    },
+    Failed {
+        error: String,
+    },
+    /// Not sent: the incident no longer needs it (acknowledged or resolved meanwhile).
+    Cancelled {
+        reason: String,
+    },
+}
+
+const CLAIM_COLUMNS: &str = "id, incident_id, idempotency_key, user_id, contact_method, channel, address, level, round, attempts";
+
+fn item_from_row(r: &Row) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.int(0)?,
+        incident_id: r.int(1)?,
+        idempotency_key: r.text(2)?,
+        user: r.text(3)?,
+        contact_method: r.text(4)?,
+        channel: r.text(5)?,
+        address: r.text(6)?,
+        level: r.int(7)? as u32,
+        round: r.int(8)? as u32,
+        attempts: r.int(9)? as u32,
+    })
+}
+
+impl StoreTx {
+    pub(crate) async fn enqueue_notification(
+        &mut self,
+        incident: IncidentId,
+        n: &Notification,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(method) = catalog
+            .user(&n.user)
+            .and_then(|u| u.contact_method(&n.contact_method))
+        else {
+            let detail = serde_json::json!({"user": n.user, "contact_method": n.contact_method});
+            let msg = format!(
+                "Could not notify {} via {}: contact method no longer exists",
+                n.user, n.contact_method
+            );
+            return self
+                .add_timeline(
+                    incident,
+                    now,
+                    "notification_failed",
+                    "system",
+                    &msg,
+                    &detail,
+                )
+                .await;
+        };
+        let address = match &method.kind {
+            ContactKind::Webhook { url } => url.clone(),
+        };
+        self.tx
+            .execute(
+                "INSERT INTO notifications (incident_id, idempotency_key, user_id, contact_method, channel, address, \
+                 level, round, status, due_at, attempts, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, $10, $10) \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+                &[
+                    incident.0.into(),
+                    n.idempotency_key(incident).into(),
+                    n.user.as_str().into(),
+                    n.contact_method.as_str().into(),
+                    method.kind.type_name().into(),
+                    address.into(),
+                    n.level.into(),
+                    n.round.into(),
+                    ms(n.due_at).into(),
+                    ms(now).into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn cancel_pending(
+        &mut self,
+        incident: IncidentId,
+        now: Timestamp,
+    ) -> Result<()> {
+        let n = self
+            .tx
+            .execute(
+                "UPDATE notifications SET status = 'cancelled', updated_at = $2 WHERE incident_id = $1 AND status = 'pending'",
+                &[incident.0.into(), ms(now).into()],
+            )
+            .await?;
+        if n > 0 {
+            let msg = format!(
+                "Cancelled {n} pending notification{}",
+                if n == 1 { "" } else { "s" }
+            );
+            self.add_timeline(
+                incident,
+                now,
+                "notifications_cancelled",
+                "system",
+                &msg,
+                &serde_json::json!({"count": n}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` due notifications (and ones whose sender's lease ran
+    /// out), marking them `sending` until `lease_until`.
+    pub async fn claim_notifications(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        let sql = format!(
+            "UPDATE notifications SET status = 'sending', attempts = attempts + 1, due_at = $2, updated_at = $1 \
+             WHERE id IN (SELECT id FROM notifications WHERE status IN ('pending', 'sending') AND due_at <= $1 \
+             ORDER BY due_at LIMIT $3{}) RETURNING {CLAIM_COLUMNS}",
+            self.dialect().skip_locked()
+        );
+        let mut items: Vec<OutboxItem> = self
+            .tx
+            .fetch_all(sql, &[ms(now).into(), ms(lease_until).into(), limit.into()])
+            .await?
+            .iter()
+            .map(item_from_row)
+            .collect::<Result<_>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    /// Records how a send went, on the row and on the incident's timeline.
+    pub async fn settle_notification(
+        &mut self,
+        item: &OutboxItem,
+        outcome: &Outcome,
+        now: Timestamp,
+    ) -> Result<()> {
+        let who = format!(
+            "{} via {} ({})",
+            item.user, item.contact_method, item.channel
+        );
+        let attempt = item.attempts;
+        let (status, due, error, kind, message) = match outcome {
+            Outcome::Sent { detail } => (
+                "sent",
+                None,
+                None,
+                "notification_sent",
+                format!("Notified {who}, attempt {attempt}: {detail}"),
+            ),
+            Outcome::Retry { error, at } => (
+                "pending",
+                Some(*at),
+                Some(error.clone()),
+                "notification_retry",
+                format!("Attempt {attempt} to notify {who} failed: {error}; retrying at {at}"),
+            ),
+            Outcome::Failed { error } => (
+                "failed",
+                None,
+                Some(error.clone()),
+                "notification_failed",
+                format!(
+                    "Gave up notifying {who} after {attempt} attempt{}: {error}",
+                    if attempt == 1 { "" } else { "s" }
+                ),
+            ),
+            Outcome::Cancelled { reason } => (
+                "cancelled",
+                None,
+                None,
+                "notification_cancelled",
+                format!("Did not notify {who}: {reason}"),
+            ),
+        };
+        self.tx
+            .execute(
+                "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), last_error = $4, updated_at = $5 WHERE id = $1",
+                &[item.id.into(), status.into(), due.map(ms).into(), error.into(), ms(now).into()],
+            )
+            .await?;
+        let detail = serde_json::json!({
+            "notification_id": item.id,
+            "idempotency_key": item.idempotency_key,
+            "attempt": attempt,
+            "status": status,
+        });
+        self.add_timeline(
+            IncidentId(item.incident_id),
+            now,
+            kind,
+            "notifier",
+            &message,
+            &detail,
+        )
+        .await
+    }
+}
+
+impl Store {
+    /// The earliest time the notifier has work: a due send or an expiring lease.
+    pub async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
+        let row = self
+            .pool
+            .fetch_optional(
+                "SELECT MIN(due_at) FROM notifications WHERE status IN ('pending', 'sending')",
+                &[],
+            )
+            .await?;
+        row.map(|r| r.opt_int(0))
+            .transpose()
+            .map(Option::flatten)?
+            .map(ts)
+            .transpose()
+    }
+
+    /// Ends every lease at once. Only for a single node after a restart, when no
+    /// other process can be sending: the interrupted sends go out again now.
+    pub async fn release_leases(&self, now: Timestamp) -> Result<u64> {
+        self.pool
+            .execute(
+                "UPDATE notifications SET due_at = $1 WHERE status = 'sending'",
+                &[ms(now).into()],
+            )
+            .await
+    }
+
+    pub async fn notifications(&self, incident: IncidentId) -> Result<Vec<Attempt>> {
+        self.pool
+            .fetch_all(
+                "SELECT id, idempotency_key, user_id, contact_method, channel, level, round, status, attempts, due_at, \
+                 last_error, created_at, updated_at FROM notifications WHERE incident_id = $1 ORDER BY id",
+                &[incident.0.into()],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Attempt {
+                    id: r.int(0)?,
+                    idempotency_key: r.text(1)?,
+                    user: r.text(2)?,
+                    contact_method: r.text(3)?,
+                    channel: r.text(4)?,
+                    level: r.int(5)? as u32,
+                    round: r.int(6)? as u32,
+                    status: r.text(7)?,
+                    attempts: r.int(8)? as u32,
+                    due_at: ts(r.int(9)?)?,
+                    last_error: r.opt_text(10)?,
+                    created_at: ts(r.int(11)?)?,
+                    updated_at: ts(r.int(12)?)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,547 @@
+//! The store's contract, run against SQLite and PostgreSQL alike.
+
+use escalator_core::audit;
+use escalator_core::auth::Role;
+use escalator_core::config::{
+    Config, ContactKind, ContactMethod, EscalationPolicy, Level, Service, Target, User,
+};
+use escalator_core::directory::Catalog;
+use escalator_core::duration::Duration;
+use escalator_core::engine::{self, Input, NewIncident, Status};
+use escalator_core::ids::{
+    ContactMethodId, DedupKey, IncidentId, PolicyId, RoutingKey, ServiceId, UserId,
+};
+use escalator_store::{IncidentFilter, Outcome, Store, testing};
+use jiff::{SignedDuration, Timestamp};
+
+fn config() -> Config {
+    let user = |id: &str| User {
+        id: UserId::parse(id).unwrap(),
+        name: None,
+        time_zone: None,
+        contact_methods: vec![ContactMethod {
+            id: ContactMethodId::parse("hook").unwrap(),
+            kind: ContactKind::Webhook {
+                url: format!("http://127.0.0.1:9/{id}"),
+            },
+        }],
+        notification_rules: vec![],
+    };
+    Config {
+        users: vec![user("alice"), user("bob")],
+        teams: vec![],
+        escalation_policies: vec![EscalationPolicy {
+            id: PolicyId::parse("p").unwrap(),
+            name: None,
+            repeat: 0,
+            levels: vec![
+                Level {
+                    targets: vec![Target::User(UserId::parse("alice").unwrap())],
+                    escalate_after: Duration::from_secs(60),
+                },
+                Level {
+                    targets: vec![Target::User(UserId::parse("bob").unwrap())],
+                    escalate_after: Duration::from_secs(60),
+                },
+            ],
+        }],
+        services: vec![Service {
+            id: ServiceId::parse("api").unwrap(),
+            name: None,
+            escalation_policy: PolicyId::parse("p").unwrap(),
+            integrations: vec![escalator_core::config::Integration {
+                kind: escalator_core::config::IntegrationKind::EventsV2,
+                key: RoutingKey::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            }],
+        }],
+    }
+}
+
+fn t0() -> Timestamp {
+    "2026-11-29T03:00:00Z".parse().unwrap()
+}
+
+fn secs(n: i64) -> SignedDuration {
+    SignedDuration::from_secs(n)
+}
+
+/// Opens an incident through the engine and commits it.
+async fn open(store: &Store, catalog: &Catalog, key: &str, now: Timestamp) -> IncidentId {
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let t = engine::open(
+        NewIncident {
+            service: ServiceId::parse("api").unwrap(),
+            policy: policy.id.clone(),
+            dedup_key: DedupKey::parse(key).unwrap(),
+            title: format!("incident {key}"),
+            actor: "test".into(),
+            detail: serde_json::json!({"source": "db-1"}),
+        },
+        policy,
+        catalog,
+        now,
+    )
+    .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let id = tx
+        .save_transition(
+            &t,
+            Some(&serde_json::json!({"source": "db-1"})),
+            catalog,
+            now,
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn verify_audit(store: &Store) -> u64 {
+    let entries = store.audit_entries(0, 100_000).await.unwrap();
+    audit::verify(&entries).unwrap()
+}
+
+async fn saves_state_audit_timeline_and_outbox_together(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let id = open(&store, &catalog, "disk", t0()).await;
+    let row = store.incident(id).await.unwrap().unwrap();
+    assert_eq!(row.incident.status, Status::Triggered);
+    assert_eq!(row.incident.next_escalation_at, Some(t0() + secs(60)));
+    assert_eq!(row.details["source"], "db-1");
+    let notes = store.notifications(id).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].user.as_str(), notes[0].status.as_str()),
+        ("alice", "pending")
+    );
+    let timeline = store.timeline(id).await.unwrap();
+    assert_eq!(timeline[0].kind, "triggered");
+    assert!(
+        timeline[0].message.contains("alice"),
+        "{}",
+        timeline[0].message
+    );
+    assert_eq!(verify_audit(&store).await, 1);
+}
+
+async fn an_uncommitted_transaction_leaves_nothing(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let t = engine::open(
+        NewIncident {
+            service: ServiceId::parse("api").unwrap(),
+            policy: policy.id.clone(),
+            dedup_key: DedupKey::parse("k").unwrap(),
+            title: "x".into(),
+            actor: "test".into(),
+            detail: serde_json::json!({}),
+        },
+        policy,
+        &catalog,
+        t0(),
+    )
+    .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
+    drop(tx);
+    let page = store
+        .incidents(&IncidentFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(store.next_notification_due().await.unwrap(), None);
+    assert_eq!(verify_audit(&store).await, 0);
+}
+
+async fn one_open_incident_per_dedup_key(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let id = open(&store, &catalog, "k", t0()).await;
+    let mut tx = store.begin().await.unwrap();
+    let found = tx
+        .find_open_incident(
+            &ServiceId::parse("api").unwrap(),
+            &DedupKey::parse("k").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.incident.id, id);
+    drop(tx);
+    // A second open incident with the same key is refused by the database itself.
+    let mut tx = store.begin().await.unwrap();
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let t = engine::open(
+        NewIncident {
+            service: ServiceId::parse("api").unwrap(),
+            policy: policy.id.clone(),
+            dedup_key: DedupKey::parse("k").unwrap(),
+            title: "dup".into(),
+            actor: "t".into(),
+            detail: serde_json::json!({}),
+        },
+        policy,
+        &catalog,
+        t0(),
+    )
+    .unwrap();
+    let err = tx
+        .save_transition(&t, None, &catalog, t0())
+        .await
+        .unwrap_err();
+    assert!(err.is_unique_violation(), "{err}");
+    drop(tx);
+    // After resolve, the same key opens a new incident.
+    let mut tx = store.begin().await.unwrap();
+    let row = tx.incident_for_update(id).await.unwrap().unwrap();
+    let t = engine::step(
+        &row.incident,
+        Input::Resolve { actor: "t".into() },
+        policy,
+        &catalog,
+        t0(),
+    )
+    .unwrap();
+    tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let second = open(&store, &catalog, "k", t0() + secs(1)).await;
+    assert_ne!(second, id);
+}
+
+async fn due_escalations_come_oldest_first_and_only_when_due(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let a = open(&store, &catalog, "a", t0() + secs(10)).await;
+    let b = open(&store, &catalog, "b", t0()).await;
+    assert_eq!(
+        store.next_escalation_due().await.unwrap(),
+        Some(t0() + secs(60))
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.due_escalations(t0() + secs(59), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due: Vec<IncidentId> = tx
+        .due_escalations(t0() + secs(100), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.incident.id)
+        .collect();
+    assert_eq!(due, vec![b, a]);
+}
+
+async fn claimed_notifications_are_leased_then_settled(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let id = open(&store, &catalog, "k", t0()).await;
+    let now = t0() + secs(1);
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx
+        .claim_notifications(now, now + secs(60), 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 1);
+    assert_eq!(claimed[0].address, "http://127.0.0.1:9/alice");
+    // Leased: nobody else gets it until the lease runs out.
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.claim_notifications(now + secs(30), now + secs(90), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = tx
+        .claim_notifications(now + secs(61), now + secs(120), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "an expired lease means the sender died: send again"
+    );
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].idempotency_key, claimed[0].idempotency_key);
+    tx.settle_notification(
+        &again[0],
+        &Outcome::Retry {
+            error: "HTTP 503".into(),
+            at: now + secs(70),
+        },
+        now + secs(61),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.next_notification_due().await.unwrap(),
+        Some(now + secs(70))
+    );
+    let mut tx = store.begin().await.unwrap();
+    let third = tx
+        .claim_notifications(now + secs(70), now + secs(130), 10)
+        .await
+        .unwrap();
+    tx.settle_notification(
+        &third[0],
+        &Outcome::Sent {
+            detail: "HTTP 200".into(),
+        },
+        now + secs(71),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let notes = store.notifications(id).await.unwrap();
+    assert_eq!((notes[0].status.as_str(), notes[0].attempts), ("sent", 3));
+    let kinds: Vec<String> = store
+        .timeline(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["triggered", "notification_retry", "notification_sent"]
+    );
+    assert_eq!(store.next_notification_due().await.unwrap(), None);
+}
+
+async fn acknowledge_cancels_only_pending_notifications(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let id = open(&store, &catalog, "k", t0()).await;
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let row = tx.incident_for_update(id).await.unwrap().unwrap();
+    let t = engine::step(
+        &row.incident,
+        Input::Acknowledge {
+            actor: "user:alice".into(),
+        },
+        policy,
+        &catalog,
+        t0(),
+    )
+    .unwrap();
+    tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let notes = store.notifications(id).await.unwrap();
+    assert_eq!(notes[0].status, "cancelled");
+    assert_eq!(store.next_escalation_due().await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.claim_notifications(t0() + secs(999), t0() + secs(1060), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn concurrent_claims_never_take_the_same_notification(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    for i in 0..40 {
+        open(&store, &catalog, &format!("k{i}"), t0()).await;
+    }
+    let now = t0() + secs(1);
+    let claim = |store: Store| async move {
+        let mut got = Vec::new();
+        loop {
+            let mut tx = store.begin().await.unwrap();
+            let batch = tx
+                .claim_notifications(now, now + secs(60), 3)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch.into_iter().map(|i| i.id));
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(claim(store.clone())),
+        tokio::spawn(claim(store.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<i64> = a.iter().chain(b.iter()).copied().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        a.len() + b.len(),
+        "a notification was claimed twice"
+    );
+    assert_eq!(all.len(), 40);
+}
+
+async fn applying_the_same_configuration_twice_changes_nothing(store: Store) {
+    let c = config();
+    let first = store.apply_config(&c, "test", t0()).await.unwrap();
+    assert_eq!((first.revision, first.changed), (1, true));
+    let again = store.apply_config(&c, "test", t0()).await.unwrap();
+    assert_eq!((again.revision, again.changed), (1, false));
+    let mut changed = c.clone();
+    changed.escalation_policies[0].repeat = 2;
+    let second = store.apply_config(&changed, "test", t0()).await.unwrap();
+    assert_eq!((second.revision, second.changed), (2, true));
+    let (rev, stored) = store.current_config().await.unwrap().unwrap();
+    assert_eq!((rev, stored), (2, changed));
+    assert_eq!(store.config_revision().await.unwrap(), 2);
+    let entries = store.audit_entries(0, 10).await.unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == "config_applied")
+            .count(),
+        2
+    );
+}
+
+async fn tokens_are_found_by_hash_only(store: Store) {
+    store
+        .create_token("ops-bot", Role::Responder, "abc123", "test", t0())
+        .await
+        .unwrap();
+    let t = store.token_by_hash("abc123").await.unwrap().unwrap();
+    assert_eq!((t.name.as_str(), t.role), ("ops-bot", Role::Responder));
+    assert!(store.token_by_hash("nope").await.unwrap().is_none());
+}
+
+async fn audit_tampering_is_detected(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    for i in 0..3 {
+        open(&store, &catalog, &format!("k{i}"), t0()).await;
+    }
+    assert_eq!(verify_audit(&store).await, 3);
+    store
+        .execute_unchecked("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        .await
+        .unwrap();
+    let entries = store.audit_entries(0, 100).await.unwrap();
+    assert_eq!(
+        audit::verify(&entries),
+        Err(audit::ChainBreak::Altered { seq: 2 })
+    );
+}
+
+async fn incidents_page_newest_first_with_filters(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(open(&store, &catalog, &format!("k{i}"), t0()).await);
+    }
+    let first = store
+        .incidents(&IncidentFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<IncidentId> = first.items.iter().map(|r| r.incident.id).collect();
+    assert_eq!(got, vec![ids[4], ids[3]]);
+    let second = store
+        .incidents(&IncidentFilter {
+            limit: 2,
+            before_id: first.next_cursor,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .items
+            .iter()
+            .map(|r| r.incident.id)
+            .collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
+    let resolved = store
+        .incidents(&IncidentFilter {
+            limit: 10,
+            statuses: vec![Status::Resolved],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(resolved.items.is_empty());
+    let other = store
+        .incidents(&IncidentFilter {
+            limit: 10,
+            service: Some(ServiceId::parse("other").unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(other.items.is_empty());
+}
+
+async fn migrations_run_once(store: Store) {
+    // Opening again re-runs nothing and keeps the data.
+    let catalog = Catalog::new(config(), 1);
+    open(&store, &catalog, "k", t0()).await;
+    assert_eq!(
+        store.setting_or_init("x", || "first".into()).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store
+            .setting_or_init("x", || "second".into())
+            .await
+            .unwrap(),
+        "first"
+    );
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let url = escalator_store::testing::sqlite_url();
+                    super::$name(super::Store::open(&url).await.unwrap()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let url = escalator_store::testing::postgres_url().await;
+                    super::$name(super::Store::open(&url).await.unwrap()).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    saves_state_audit_timeline_and_outbox_together,
+    an_uncommitted_transaction_leaves_nothing,
+    one_open_incident_per_dedup_key,
+    due_escalations_come_oldest_first_and_only_when_due,
+    claimed_notifications_are_leased_then_settled,
+    acknowledge_cancels_only_pending_notifications,
+    concurrent_claims_never_take_the_same_notification,
+    applying_the_same_configuration_twice_changes_nothing,
+    tokens_are_found_by_hash_only,
+    audit_tampering_is_detected,
+    incidents_page_newest_first_with_filters,
+    migrations_run_once,
+);
+
+#[tokio::test]
+async fn reopening_a_sqlite_file_keeps_its_data() {
+    let url = testing::sqlite_url();
+    let store = Store::open(&url).await.unwrap();
+    store.apply_config(&config(), "t", t0()).await.unwrap();
+    store.close().await;
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.config_revision().await.unwrap(), 1);
+}
