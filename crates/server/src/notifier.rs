@@ -16,9 +16,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-/// How long a claimed notification stays ours before another sender may take it.
-// Longer than a send can take (10 s timeout), short enough that a page cut off by a
-// crashed node goes out again soon.
+/// How long a claimed notification stays ours before another sender may take it:
+/// longer than a send can take (10 s timeout), short enough that a page cut off
+/// by a crashed node goes out again soon.
 const LEASE: SignedDuration = SignedDuration::from_secs(20);
 /// Most notifications in flight at once.
 const CLAIM_BATCH: u32 = 64;
