@@ -11,6 +11,7 @@
 #   BENCH_INCIDENTS=10000 BENCH_POLICIES=10                    escalation benchmark size
 #   BENCH_FIRST_ESCALATION_S=20 BENCH_ESCALATION_STEP_S=5      level-1 escalate_after stagger
 #   BENCH_SKIP=ingest|alertmanager|escalation (space-separated) parts to skip
+#   BENCH_DIAG=1                      also run ingest with pages deferred 1 h (notifier idle)
 #   BENCH_SKIP_BUILD=1                 use the existing target/release/escalator
 #   BENCH_RESULTS=FILE                 also keep the raw key=value results here
 #   BENCH_KEEP=1                       keep the temp dir (logs, SQLite files)
@@ -163,61 +164,93 @@ field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # ------------------------------------------------------------------ ingest
 
-bench_ingest() {
-    local b=$1 db config line ok sent bad incidents failures
-    log "[$b] ingest: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
-    start_sink "ingest-$b"
-    config="$WORK/ingest-$b.yaml"
-    python3 "$BENCH_PY" config-ingest "$SINK_PORT" >"$config"
-    new_db "$b" ingest
-    db=$DB_URL
-    start_server "ingest-$b" "$config" "$db"
+# cpu_ticks PID: user+system clock ticks of a process (all threads).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# ctx_switches PID: context switches of a process, summed over its threads.
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
+# machine_ticks: "busy total" clock ticks of the whole machine.
+machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
 
-    TARGET=escalator ROUTING_KEY=$(python3 "$BENCH_PY" routing-key 0) RUN_ID="ingest-$b" \
+# bench_ingest BACKEND [deferred]: wrk against /v2/enqueue. With `deferred`,
+# pages are planned 1 h after the incident opens, so the notifier sends
+# nothing during the run: a diagnostic of how much the notifier costs ingest.
+bench_ingest() {
+    local b=$1 variant=${2:-} db config line ok sent bad incidents failures name key
+    name="ingest${variant:+-$variant}-$b"
+    key="$b.ingest${variant:+_$variant}"
+    log "[$b] ingest${variant:+ ($variant pages)}: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
+    start_sink "$name"
+    config="$WORK/$name.yaml"
+    python3 "$BENCH_PY" config-ingest "$SINK_PORT" ${variant:+1h} >"$config"
+    new_db "$b" "${name//-/_}"
+    db=$DB_URL
+    start_server "$name" "$config" "$db"
+
+    local cpu0 ctx0 m0 cpu1 ctx1 m1
+    cpu0=$(cpu_ticks "$SERVER_PID"); ctx0=$(ctx_switches "$SERVER_PID"); m0=$(machine_ticks)
+    TARGET=escalator ROUTING_KEY=$(python3 "$BENCH_PY" routing-key 0) RUN_ID="$name" \
         wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency -s "$HERE/load.lua" "$SERVER_URL" \
-        >"$WORK/ingest-$b.wrk" 2>&1 || { cat "$WORK/ingest-$b.wrk" >&2; die "wrk failed"; }
-    sed 's/^/    /' "$WORK/ingest-$b.wrk" >&2
-    line=$(grep '^BENCH ' "$WORK/ingest-$b.wrk")
-    for k in ok sent bad ok_rps rps p50_ms p90_ms p99_ms max_ms; do result "$b.ingest.$k" "$(field "$line" "$k")"; done
+        >"$WORK/$name.wrk" 2>&1 || { cat "$WORK/$name.wrk" >&2; die "wrk failed"; }
+    cpu1=$(cpu_ticks "$SERVER_PID"); ctx1=$(ctx_switches "$SERVER_PID"); m1=$(machine_ticks)
+    sed 's/^/    /' "$WORK/$name.wrk" >&2
+    line=$(grep '^BENCH ' "$WORK/$name.wrk")
+    for k in ok sent bad ok_rps rps p50_ms p90_ms p99_ms max_ms; do result "$key.$k" "$(field "$line" "$k")"; done
     ok=$(field "$line" ok); sent=$(field "$line" sent); bad=$(field "$line" bad)
     failures=$((bad + $(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_write) + $(field "$line" err_timeout)))
-    result "$b.ingest.failures" "$failures"
+    result "$key.failures" "$failures"
+    local hz secs
+    hz=$(getconf CLK_TCK); secs=$(field "$line" seconds)
+    result "$key.server_cores" "$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.2f", d / hz / s}')"
+    result "$key.machine_busy_pct" "$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')"
+    result "$key.ctx_switches_per_event" "$(awk -v d=$((ctx1 - ctx0)) -v n="$ok" 'BEGIN {printf "%.1f", n ? d / n : 0}')"
 
     # Requests still in flight when wrk stopped may be committed after it
     # hung up: give the runner a moment, then every 202 must be an incident and
     # no incident may exist that was never asked for.
     sleep 2
     incidents=$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM incidents")
-    result "$b.ingest.incidents" "$incidents"
+    result "$key.incidents" "$incidents"
     if ((incidents >= ok && incidents <= sent)); then
         if ((incidents == ok)); then
-            result "$b.ingest.accounting" "exact"
+            result "$key.accounting" "exact"
         else
-            result "$b.ingest.accounting" "ok(+$((incidents - ok))_in_flight)"
+            result "$key.accounting" "ok(+$((incidents - ok))_in_flight)"
         fi
     else
-        result "$b.ingest.accounting" "MISMATCH"
+        result "$key.accounting" "MISMATCH"
         log "[$b] ACCOUNTING MISMATCH: 202s=$ok incidents=$incidents sent=$sent"
     fi
     log "[$b] ingest: $(field "$line" ok_rps) events/s, 202s=$ok incidents=$incidents sent=$sent non-202/errors=$failures"
 
-    # How far behind the notifier (webhook outbox) is, and how long it takes to catch up.
-    result "$b.ingest.sent_webhooks_at_end" \
-        "$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'sent'")"
-    local drain
-    drain=$(python3 "$BENCH_PY" wait "$db" \
-        "SELECT COUNT(*) FROM notifications WHERE status NOT IN ('pending', 'sending')" "$incidents" 300 2>/dev/null || true)
-    if grep -q timed_out_at <<<"$drain"; then
-        result "$b.ingest.drain_seconds" ">300"
-    else
-        result "$b.ingest.drain_seconds" "$(sed -n 's/^waited_seconds=//p' <<<"$drain")"
+    if [[ -z $variant ]]; then
+        # How far behind the notifier (webhook outbox) fell, and how fast it
+        # catches up once the load stops (measured over up to 20 s).
+        local sent_now settled0 settled1 t0 t1 left
+        local settled_sql="SELECT COUNT(*) FROM notifications WHERE status NOT IN ('pending', 'sending')"
+        sent_now=$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'sent'")
+        result "$key.webhooks_per_s_during_load" "$(awk -v n="$sent_now" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')"
+        settled0=$(python3 "$BENCH_PY" count "$db" "$settled_sql"); t0=$(date +%s.%N)
+        for _ in $(seq 20); do
+            sleep 1
+            settled1=$(python3 "$BENCH_PY" count "$db" "$settled_sql")
+            ((settled1 < incidents)) || break
+        done
+        t1=$(date +%s.%N)
+        left=$((incidents - settled1))
+        result "$key.webhooks_per_s_after_load" "$(awk -v n=$((settled1 - settled0)) -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')"
+        result "$key.outbox_left" "$left"
+        result "$key.drain_estimate_s" "$(awk -v n=$((settled1 - settled0)) -v a="$t0" -v b="$t1" -v l="$left" \
+            'BEGIN {r = n / (b - a); if (l == 0) printf "0 (drained)"; else if (r > 0) printf "%.0f more", l / r; else printf "stalled"}')"
+        log "[$b] notifier: $sent_now pages sent during the load; $left of $incidents still queued after $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", b - a}') s more"
+        result "$key.webhooks_sent" \
+            "$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'sent'")"
+        result "$key.webhooks_failed" \
+            "$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'failed'")"
     fi
-    result "$b.ingest.webhooks_failed" \
-        "$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM notifications WHERE status = 'failed'")"
 
     stop "$SERVER_PID"
     stop "$SINK_PID"
-    result "$b.ingest.sink_requests" "$(sed -n 's/^requests=//p' "$WORK/ingest-$b-sink.stats")"
+    result "$key.sink_requests" "$(sed -n 's/^requests=//p' "$WORK/$name-sink.stats")"
 }
 
 # ------------------------------------------------------------------ alertmanager
@@ -311,7 +344,10 @@ result esc.policies "$BENCH_POLICIES"
 result esc.stagger "${BENCH_FIRST_ESCALATION_S}s..$((BENCH_FIRST_ESCALATION_S + (BENCH_POLICIES - 1) * BENCH_ESCALATION_STEP_S))s step ${BENCH_ESCALATION_STEP_S}s"
 
 if [[ $SKIP != *" ingest "* ]]; then
-    for b in $BACKENDS; do bench_ingest "$b"; done
+    for b in $BACKENDS; do
+        bench_ingest "$b"
+        if [[ ${BENCH_DIAG:-0} == 1 ]]; then bench_ingest "$b" deferred; fi
+    done
 fi
 if [[ $SKIP != *" alertmanager "* ]]; then
     bench_alertmanager

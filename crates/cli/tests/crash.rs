@@ -139,3 +139,46 @@ async fn survives_kill_dash_nine_on_sqlite_and_postgres() {
         survives_kill_dash_nine(&db).await;
     }
 }
+
+/// Two nodes share one PostgreSQL database; the one that took the events dies.
+/// The survivor fires every escalation and delivers every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_surviving_node_takes_over_escalations_on_postgres() {
+    let db = escalator_store::testing::postgres_url().await;
+    let receiver = Receiver::start().await;
+    let config = two_level_config(&receiver, "1s");
+    let mut a = Server::start(&db, &config);
+    let b = Server::start(&db, &config);
+    for i in 0..5 {
+        a.trigger(&format!("node-{i}"), "node test").await;
+    }
+    a.kill9();
+    let got = eventually(
+        Duration::from_secs(60),
+        "every level paged by the surviving node",
+        || async {
+            let got = receiver.received();
+            let distinct: BTreeSet<String> = got
+                .iter()
+                .map(|r| r.body["idempotency_key"].as_str().unwrap().to_owned())
+                .collect();
+            (distinct.len() >= 5 * 4).then_some(got)
+        },
+    )
+    .await;
+    let levels: BTreeSet<i64> = got
+        .iter()
+        .map(|r| r.body["incident"]["level"].as_i64().unwrap())
+        .collect();
+    assert_eq!(levels, BTreeSet::from([1, 2, 3]));
+    let viewer = token(&db, "viewer");
+    let (_, list) = b.get("/api/v1/incidents", &viewer).await;
+    assert!(
+        list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["level"] == 3),
+        "{list}"
+    );
+}

@@ -110,7 +110,6 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         store: store.clone(),
         catalog: catalog.clone(),
         runner: runner::RunnerHandle::new(runner_tx),
-        runner_wake: runner_wake.clone(),
         links: links::LinkSigner::new(link_key.into_bytes()),
         public_url: public_url.clone(),
     };
@@ -118,7 +117,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         store.clone(),
         catalog.clone(),
         runner_rx,
-        runner_wake,
+        runner_wake.clone(),
         notifier_wake.clone(),
     );
     tokio::spawn(runner.run());
@@ -130,9 +129,28 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         channels,
         state.links.clone(),
         public_url.clone(),
-        notifier_wake,
+        notifier_wake.clone(),
     );
     tokio::spawn(notifier.run());
+
+    // Several nodes on one PostgreSQL: hear about work the others commit.
+    let (listen_store, wake_runner, wake_notifier) =
+        (store.clone(), runner_wake.clone(), notifier_wake.clone());
+    tokio::spawn(async move {
+        loop {
+            let woken = || {
+                wake_runner.notify_one();
+                wake_notifier.notify_one();
+            };
+            match listen_store.listen_for_wakeups(woken).await {
+                Ok(()) => return, // SQLite: nothing to listen to
+                Err(e) => {
+                    tracing::warn!("listening for other nodes' work: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
 
     let app = api::router(state);
     let listener = tokio::net::TcpListener::bind(opts.listen)

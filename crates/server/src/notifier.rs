@@ -4,6 +4,7 @@
 //! incident no longer needs it. Each attempt lands on the incident timeline.
 
 use crate::links::{LINK_LIFETIME, LinkSigner};
+use crate::runner::sleep_until;
 use escalator_core::engine::Status;
 use escalator_core::ids::IncidentId;
 use escalator_notify::{
@@ -22,7 +23,6 @@ use tokio::task::JoinSet;
 const LEASE: SignedDuration = SignedDuration::from_secs(20);
 /// Most notifications in flight at once.
 const CLAIM_BATCH: u32 = 64;
-const MAX_IDLE: Duration = Duration::from_secs(30);
 
 pub struct Notifier {
     store: Store,
@@ -61,17 +61,10 @@ impl Notifier {
                     continue;
                 }
             }
-            let sleep = match this.store.next_notification_due().await {
-                Ok(Some(due)) => {
-                    let ms = due.as_millisecond() - Timestamp::now().as_millisecond();
-                    Duration::from_millis(ms.max(0) as u64).min(MAX_IDLE)
-                }
-                Ok(None) => MAX_IDLE,
-                Err(e) => {
-                    tracing::error!("notifier: reading next due: {e}");
-                    Duration::from_millis(500)
-                }
-            };
+            let sleep = sleep_until(
+                this.store.next_notification_due().await,
+                "next notification due",
+            );
             if sleep.is_zero() {
                 continue;
             }

@@ -25,6 +25,22 @@ const TIMER_BATCH: u32 = 256;
 /// Longest sleep even with nothing due: a guard against a missed wake-up, not a poll.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
+/// How long to sleep until `next` is due: zero when overdue, at most [`MAX_IDLE`],
+/// and a short pause when the database could not say.
+pub(crate) fn sleep_until(next: Result<Option<Timestamp>, StoreError>, what: &str) -> Duration {
+    match next {
+        Ok(Some(due)) => {
+            let ms = due.as_millisecond() - Timestamp::now().as_millisecond();
+            Duration::from_millis(ms.max(0) as u64).min(MAX_IDLE)
+        }
+        Ok(None) => MAX_IDLE,
+        Err(e) => {
+            tracing::error!("reading {what}: {e}");
+            Duration::from_millis(500)
+        }
+    }
+}
+
 /// Work for the engine.
 #[derive(Debug, Clone)]
 pub enum Work {
@@ -123,17 +139,7 @@ impl Runner {
                 tracing::error!("firing escalations: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            let sleep = match self.store.next_escalation_due().await {
-                Ok(Some(due)) => {
-                    let ms = due.as_millisecond() - Timestamp::now().as_millisecond();
-                    Duration::from_millis(ms.max(0) as u64).min(MAX_IDLE)
-                }
-                Ok(None) => MAX_IDLE,
-                Err(e) => {
-                    tracing::error!("reading next escalation: {e}");
-                    Duration::from_millis(500)
-                }
-            };
+            let sleep = sleep_until(self.store.next_escalation_due().await, "next escalation");
             if sleep.is_zero() && self.rx.is_empty() {
                 continue;
             }
@@ -145,7 +151,12 @@ impl Runner {
                     self.process(std::mem::take(&mut jobs)).await;
                 }
                 _ = tokio::time::sleep(sleep) => {}
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    // Another node committed work, or a configuration was applied.
+                    if let Err(e) = refresh(&self.store, &self.catalog).await {
+                        tracing::warn!("checking configuration revision: {e}");
+                    }
+                }
             }
         }
     }

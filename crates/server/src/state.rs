@@ -5,7 +5,6 @@ use crate::runner::RunnerHandle;
 use escalator_core::directory::Catalog;
 use escalator_store::Store;
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
 
 /// The configuration in force, swapped whole when a new revision is applied.
 pub type SharedCatalog = Arc<RwLock<Arc<Catalog>>>;
@@ -15,7 +14,6 @@ pub struct AppState {
     pub store: Store,
     pub catalog: SharedCatalog,
     pub runner: RunnerHandle,
-    pub runner_wake: Arc<Notify>,
     pub links: LinkSigner,
     pub public_url: String,
 }

@@ -56,6 +56,12 @@ impl Store {
             serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let digest = hex::encode(Sha256::digest(document.as_bytes()));
         let mut tx = self.begin().await?;
+        if tx.dialect() == crate::Dialect::Postgres {
+            // Nodes starting together with the same file must not race for the next revision.
+            tx.tx
+                .execute("SELECT pg_advisory_xact_lock(7142500002)", &[])
+                .await?;
+        }
         let sql = format!(
             "SELECT revision, digest FROM config_revisions ORDER BY revision DESC LIMIT 1{}",
             tx.dialect().for_update()

@@ -181,6 +181,9 @@ impl StoreTx {
                 .await?;
             i.id
         };
+        if !t.effects.is_empty() {
+            self.wake_others();
+        }
         for effect in &t.effects {
             match effect {
                 Effect::Notify(n) => self.enqueue_notification(id, n, catalog, now).await?,
@@ -247,14 +250,9 @@ impl Store {
 
     /// The earliest pending escalation, for the runner to sleep until.
     pub async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
-        let row = self
-            .pool
-            .fetch_optional("SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL", &[])
-            .await?;
-        row.map(|r| r.opt_int(0))
-            .transpose()
-            .map(Option::flatten)?
-            .map(ts)
-            .transpose()
+        self.min_instant(
+            "SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL",
+        )
+        .await
     }
 }

@@ -56,6 +56,9 @@ pub struct Store {
     pool: Pool,
 }
 
+/// PostgreSQL channel on which nodes tell each other about new work.
+const WAKE_CHANNEL: &str = "escalator_wake";
+
 pub(crate) fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
@@ -111,7 +114,35 @@ impl Store {
         Ok(StoreTx {
             tx: self.pool.begin().await?,
             audit_head: None,
+            wake_others: false,
         })
+    }
+
+    /// The single epoch-ms value `sql` selects (a `MIN(...)`), as an instant.
+    pub(crate) async fn min_instant(&self, sql: &'static str) -> Result<Option<Timestamp>> {
+        let row = self.pool.fetch_optional(sql, &[]).await?;
+        row.map(|r| r.opt_int(0))
+            .transpose()
+            .map(Option::flatten)?
+            .map(ts)
+            .transpose()
+    }
+
+    /// Calls `wake` whenever another node (or this one) commits new work.
+    /// Returns at once on SQLite, where one process owns the database; on
+    /// PostgreSQL it runs until the connection fails for good.
+    pub async fn listen_for_wakeups(&self, wake: impl Fn()) -> Result<()> {
+        let db::Pool::Postgres(pool) = &self.pool else {
+            return Ok(());
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        loop {
+            // `None` means the connection dropped (it reconnects on the next call) and a
+            // notification may have been missed: wake either way to re-read due times.
+            let _notification = listener.try_recv().await?;
+            wake();
+        }
     }
 
     pub async fn close(&self) {
@@ -124,6 +155,8 @@ pub struct StoreTx {
     tx: Tx,
     /// The audit chain's tip, read once per transaction and written back at commit.
     audit_head: Option<(i64, String, bool)>,
+    /// Whether the commit creates work other nodes should wake up for.
+    wake_others: bool,
 }
 
 impl StoreTx {
@@ -131,7 +164,18 @@ impl StoreTx {
         self.tx.dialect()
     }
 
+    /// Tells other nodes sharing the database, at commit, that new work exists.
+    pub fn wake_others(&mut self) {
+        self.wake_others = true;
+    }
+
     pub async fn commit(mut self) -> Result<()> {
+        if self.wake_others && self.dialect() == Dialect::Postgres {
+            // NOTIFY is transactional: listeners hear it only if this commits.
+            self.tx
+                .execute("SELECT pg_notify($1, '')", &[WAKE_CHANNEL.into()])
+                .await?;
+        }
         if let Some((seq, hash, true)) = self.audit_head.take() {
             self.tx
                 .execute(

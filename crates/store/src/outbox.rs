@@ -266,18 +266,10 @@ impl StoreTx {
 impl Store {
     /// The earliest time the notifier has work: a due send or an expiring lease.
     pub async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
-        let row = self
-            .pool
-            .fetch_optional(
-                "SELECT MIN(due_at) FROM notifications WHERE status IN ('pending', 'sending')",
-                &[],
-            )
-            .await?;
-        row.map(|r| r.opt_int(0))
-            .transpose()
-            .map(Option::flatten)?
-            .map(ts)
-            .transpose()
+        self.min_instant(
+            "SELECT MIN(due_at) FROM notifications WHERE status IN ('pending', 'sending')",
+        )
+        .await
     }
 
     /// Ends every lease at once. Only for a single node after a restart, when no
