@@ -134,15 +134,16 @@ impl Runner {
     pub async fn run(mut self) {
         let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
         loop {
+            let next = self.store.next_escalation_due().await;
             // Escalations first: a flood of events must not delay a due page.
-            if let Err(e) = self.fire_due_escalations().await {
-                tracing::error!("firing escalations: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            let sleep = sleep_until(self.store.next_escalation_due().await, "next escalation");
-            if sleep.is_zero() && self.rx.is_empty() {
+            if matches!(next, Ok(Some(due)) if due <= Timestamp::now()) {
+                if let Err(e) = self.fire_due_escalations().await {
+                    tracing::error!("firing escalations: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 continue;
             }
+            let sleep = sleep_until(next, "next escalation");
             tokio::select! {
                 n = self.rx.recv_many(&mut jobs, MAX_BATCH) => {
                     if n == 0 {

@@ -1,0 +1,658 @@
+//! The structural pass (tree → model) and the cross-reference pass (ids that
+//! must exist), both collecting every error with its position and path.
+
+use super::ConfigError;
+use super::tree::*;
+use super::{
+    Config, ContactKind, ContactMethod, EscalationPolicy, Integration, IntegrationKind, Level,
+    NotificationRule, Service, Target, Team, User,
+};
+use crate::duration::Duration;
+use crate::ids::{ContactMethodId, IdError, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt::Display;
+
+/// Things with an id that others refer to.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    User,
+    Team,
+    Policy,
+    Service,
+}
+
+impl Kind {
+    pub(super) fn noun(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Team => "team",
+            Kind::Policy => "escalation policy",
+            Kind::Service => "service",
+        }
+    }
+}
+
+/// An id mentioned somewhere, checked once everything is defined.
+pub(super) struct Reference {
+    pub(super) kind: Kind,
+    pub(super) id: String,
+    pub(super) path: String,
+    pub(super) pos: Pos,
+}
+
+#[derive(Default)]
+pub(super) struct Checker {
+    pub(super) errors: Vec<ConfigError>,
+    /// Per [`Kind`]: id to where it was first defined.
+    pub(super) defined: [HashMap<String, Pos>; 4],
+    pub(super) references: Vec<Reference>,
+    /// Routing key to the service that declared it first.
+    pub(super) routing_keys: HashMap<String, String>,
+}
+
+/// A mapping's known keys, after unknown and repeated keys were reported.
+pub(super) struct Fields<'n> {
+    pub(super) pos: Pos,
+    pub(super) path: String,
+    pub(super) entries: Vec<(&'n str, Pos, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    /// The value under `key`, even if null.
+    pub(super) fn raw(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, v)| *v)
+    }
+
+    /// The value under `key`; an explicit null counts as absent.
+    pub(super) fn get(&self, key: &str) -> Option<&'n Node> {
+        self.raw(key).filter(|n| !n.is_null())
+    }
+
+    pub(super) fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+}
+
+pub(super) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Records `id` as defined at `pos`, or returns where it was first defined.
+pub(super) fn first_definition(seen: &mut HashMap<String, Pos>, id: &str, pos: Pos) -> Option<Pos> {
+    match seen.entry(id.to_owned()) {
+        Entry::Occupied(first) => Some(*first.get()),
+        Entry::Vacant(slot) => {
+            slot.insert(pos);
+            None
+        }
+    }
+}
+
+pub(super) fn duplicate_id(id: &str, first: Pos) -> String {
+    format!("duplicate id {id:?} (first defined at line {})", first.line)
+}
+
+pub(super) type Parse<T> = fn(&str) -> Result<T, IdError>;
+
+impl Checker {
+    pub(super) fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.errors.push(pos.error(path, message));
+    }
+
+    pub(super) fn config(&mut self, root: &Node) -> Config {
+        if root.is_null() {
+            return Config::default();
+        }
+        let keys = ["users", "teams", "escalation_policies", "services"];
+        let Some(f) = self.fields(root, "", &keys) else {
+            return Config::default();
+        };
+        Config {
+            users: self.items(&f, "users", None, Self::user),
+            teams: self.items(&f, "teams", None, Self::team),
+            escalation_policies: self.items(&f, "escalation_policies", None, Self::policy),
+            services: self.items(&f, "services", None, Self::service),
+        }
+    }
+
+    pub(super) fn user(&mut self, node: &Node, path: String) -> Option<User> {
+        let keys = [
+            "id",
+            "name",
+            "time_zone",
+            "contact_methods",
+            "notification_rules",
+        ];
+        let f = self.fields(node, &path, &keys)?;
+        let id = self.identity(&f, Kind::User, UserId::parse);
+        let name = self.optional_text(&f, "name");
+        let time_zone = self.time_zone(&f);
+        // Ids of every contact method, including those with other errors,
+        // so that rules referring to them are not reported as well.
+        let mut methods = HashMap::new();
+        let contact_methods = self.items(&f, "contact_methods", None, |this, n, p| {
+            this.contact_method(n, p, &mut methods)
+        });
+        let notification_rules = self.items(&f, "notification_rules", None, |this, n, p| {
+            this.notification_rule(n, p, id.as_ref(), &methods)
+        });
+        Some(User {
+            id: id?,
+            name,
+            time_zone,
+            contact_methods,
+            notification_rules,
+        })
+    }
+
+    pub(super) fn time_zone(&mut self, f: &Fields) -> Option<String> {
+        let node = f.get("time_zone")?;
+        let path = f.path("time_zone");
+        let name = self.text(node, &path)?;
+        if jiff::tz::TimeZone::get(name).is_err() {
+            self.error(node.pos, &path, format!("unknown time zone {name:?}"));
+        }
+        Some(name.to_owned())
+    }
+
+    pub(super) fn contact_method(
+        &mut self,
+        node: &Node,
+        path: String,
+        seen: &mut HashMap<String, Pos>,
+    ) -> Option<ContactMethod> {
+        let f = self.fields(node, &path, &["id", "type", "url"])?;
+        let id = self.required(&f, "id").and_then(|n| {
+            let path = f.path("id");
+            let id = self.id(n, &path, ContactMethodId::parse)?;
+            if let Some(first) = first_definition(seen, id.as_str(), n.pos) {
+                self.error(n.pos, &path, duplicate_id(id.as_str(), first));
+            }
+            Some(id)
+        });
+        let kind = self
+            .required(&f, "type")
+            .and_then(|n| self.type_name(n, &f.path("type"), &["webhook"]));
+        let url = self.required(&f, "url").and_then(|n| {
+            let path = f.path("url");
+            let url = self.text(n, &path)?;
+            if !is_http_url(url) {
+                self.error(n.pos, &path, "url must be an absolute http or https URL");
+            }
+            Some(url.to_owned())
+        });
+        kind?;
+        Some(ContactMethod {
+            id: id?,
+            kind: ContactKind::Webhook { url: url? },
+        })
+    }
+
+    pub(super) fn notification_rule(
+        &mut self,
+        node: &Node,
+        path: String,
+        user: Option<&UserId>,
+        methods: &HashMap<String, Pos>,
+    ) -> Option<NotificationRule> {
+        let f = self.fields(node, &path, &["contact_method", "after"])?;
+        let contact_method = self.required(&f, "contact_method").and_then(|n| {
+            let path = f.path("contact_method");
+            let id = self.id(n, &path, ContactMethodId::parse)?;
+            if !methods.contains_key(id.as_str()) {
+                let message = match user {
+                    Some(user) => format!(
+                        "unknown contact method {:?} for user {:?}",
+                        id.as_str(),
+                        user.as_str()
+                    ),
+                    None => format!("unknown contact method {:?}", id.as_str()),
+                };
+                self.error(n.pos, &path, message);
+            }
+            Some(id)
+        });
+        let after = self
+            .required(&f, "after")
+            .and_then(|n| self.duration(n, &f.path("after")));
+        Some(NotificationRule {
+            contact_method: contact_method?,
+            after: after?,
+        })
+    }
+
+    pub(super) fn team(&mut self, node: &Node, path: String) -> Option<Team> {
+        let f = self.fields(node, &path, &["id", "name", "members"])?;
+        let id = self.identity(&f, Kind::Team, TeamId::parse);
+        let name = self.optional_text(&f, "name");
+        let mut seen = HashMap::new();
+        let members = self.items(
+            &f,
+            "members",
+            Some("must have at least one member"),
+            |this, n, p| {
+                let user = this.reference(Kind::User, n, &p, UserId::parse)?;
+                match first_definition(&mut seen, user.as_str(), n.pos) {
+                    None => Some(user),
+                    Some(first) => {
+                        let message = format!(
+                            "duplicate member {:?} (first listed at line {})",
+                            user.as_str(),
+                            first.line
+                        );
+                        this.error(n.pos, &p, message);
+                        None
+                    }
+                }
+            },
+        );
+        Some(Team {
+            id: id?,
+            name,
+            members,
+        })
+    }
+
+    pub(super) fn policy(&mut self, node: &Node, path: String) -> Option<EscalationPolicy> {
+        let f = self.fields(node, &path, &["id", "name", "repeat", "levels"])?;
+        let id = self.identity(&f, Kind::Policy, PolicyId::parse);
+        let name = self.optional_text(&f, "name");
+        let repeat = match f.get("repeat") {
+            Some(n) => self.repeat(n, &f.path("repeat")),
+            None => Some(0),
+        };
+        let levels = self.items(
+            &f,
+            "levels",
+            Some("must have at least one level"),
+            Self::level,
+        );
+        Some(EscalationPolicy {
+            id: id?,
+            name,
+            repeat: repeat?,
+            levels,
+        })
+    }
+
+    pub(super) fn repeat(&mut self, node: &Node, path: &str) -> Option<u32> {
+        const MESSAGE: &str = "repeat must be a non-negative integer";
+        let (text, plain) = match &node.value {
+            Value::Scalar { text, plain } => (text, *plain),
+            Value::Invalid => return None,
+            Value::List(_) | Value::Map(_) => {
+                self.error(node.pos, path, MESSAGE);
+                return None;
+            }
+        };
+        let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let message = match (digits, plain) {
+            (true, true) => match text.parse() {
+                Ok(n) => return Some(n),
+                Err(_) => format!("{MESSAGE} no larger than {}", u32::MAX),
+            },
+            (true, false) => format!("{MESSAGE}, written without quotes"),
+            (false, _) => MESSAGE.to_owned(),
+        };
+        self.error(node.pos, path, message);
+        None
+    }
+
+    pub(super) fn level(&mut self, node: &Node, path: String) -> Option<Level> {
+        let f = self.fields(node, &path, &["targets", "escalate_after"])?;
+        let targets = self.items(
+            &f,
+            "targets",
+            Some("must have at least one target"),
+            Self::target,
+        );
+        let escalate_after = self.required(&f, "escalate_after").and_then(|n| {
+            let path = f.path("escalate_after");
+            let after = self.duration(n, &path)?;
+            if after < Duration::from_secs(1) {
+                self.error(n.pos, &path, "must be at least 1s");
+            }
+            Some(after)
+        });
+        Some(Level {
+            targets,
+            escalate_after: escalate_after?,
+        })
+    }
+
+    pub(super) fn target(&mut self, node: &Node, path: String) -> Option<Target> {
+        const SHAPE: &str = "expected a mapping such as {user: alice} or {team: sre}";
+        let entries = match &node.value {
+            Value::Map(entries) => entries,
+            Value::Invalid => return None,
+            Value::Scalar { .. } | Value::List(_) => {
+                self.error(node.pos, &path, SHAPE);
+                return None;
+            }
+        };
+        let f = self.fields(node, &path, &["user", "team"])?;
+        match (f.raw("user"), f.raw("team")) {
+            (Some(n), None) => self
+                .reference(Kind::User, n, &f.path("user"), UserId::parse)
+                .map(Target::User),
+            (None, Some(n)) => self
+                .reference(Kind::Team, n, &f.path("team"), TeamId::parse)
+                .map(Target::Team),
+            (Some(_), Some(_)) => {
+                self.error(
+                    f.pos,
+                    &path,
+                    "a target names one user or one team, not both",
+                );
+                None
+            }
+            (None, None) => {
+                // An unknown key was reported already; an empty mapping was not.
+                if entries.is_empty() {
+                    self.error(node.pos, &path, SHAPE);
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn service(&mut self, node: &Node, path: String) -> Option<Service> {
+        let keys = ["id", "name", "escalation_policy", "integrations"];
+        let f = self.fields(node, &path, &keys)?;
+        let id = self.identity(&f, Kind::Service, ServiceId::parse);
+        let name = self.optional_text(&f, "name");
+        let escalation_policy = self.required(&f, "escalation_policy").and_then(|n| {
+            self.reference(
+                Kind::Policy,
+                n,
+                &f.path("escalation_policy"),
+                PolicyId::parse,
+            )
+        });
+        let owner = id
+            .as_ref()
+            .map_or_else(|| path.clone(), ServiceId::to_string);
+        let integrations = self.items(&f, "integrations", None, |this, n, p| {
+            this.integration(n, p, &owner)
+        });
+        Some(Service {
+            id: id?,
+            name,
+            escalation_policy: escalation_policy?,
+            integrations,
+        })
+    }
+
+    pub(super) fn integration(
+        &mut self,
+        node: &Node,
+        path: String,
+        owner: &str,
+    ) -> Option<Integration> {
+        let f = self.fields(node, &path, &["type", "key"])?;
+        let kind = self
+            .required(&f, "type")
+            .and_then(|n| self.type_name(n, &f.path("type"), &["events_v2"]))
+            .map(|_| IntegrationKind::EventsV2);
+        let key = self.required(&f, "key").and_then(|n| {
+            let path = f.path("key");
+            let text = self.text(n, &path)?;
+            let key = RoutingKey::parse(text)
+                .map_err(|e| self.error(n.pos, &path, e.to_string()))
+                .ok()?;
+            match self.routing_keys.get(text) {
+                Some(other) => {
+                    let message = format!("integration key is already used by service {other:?}");
+                    self.error(n.pos, &path, message);
+                }
+                None => {
+                    self.routing_keys.insert(text.to_owned(), owner.to_owned());
+                }
+            }
+            Some(key)
+        });
+        Some(Integration {
+            kind: kind?,
+            key: key?,
+        })
+    }
+
+    pub(super) fn cross_references(&mut self) {
+        for r in std::mem::take(&mut self.references) {
+            if !self.defined[r.kind as usize].contains_key(&r.id) {
+                let message = format!("unknown {} {:?}", r.kind.noun(), r.id);
+                self.error(r.pos, &r.path, message);
+            }
+        }
+    }
+
+    // -- Shapes ---------------------------------------------------------------
+
+    /// The mapping's entries, reporting non-mappings, unknown and repeated keys.
+    pub(super) fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
+        let entries = match &node.value {
+            Value::Map(entries) => entries,
+            Value::Invalid => return None,
+            Value::Scalar { .. } | Value::List(_) => {
+                self.error(node.pos, path, "expected a mapping");
+                return None;
+            }
+        };
+        let mut fields = Fields {
+            pos: node.pos,
+            path: path.to_owned(),
+            entries: Vec::new(),
+        };
+        for (key, value) in entries {
+            let Value::Scalar { text, plain } = &key.value else {
+                self.error(key.pos, path, "a key must be plain text such as id");
+                continue;
+            };
+            let key_path = join(path, text);
+            if *plain && text == "<<" {
+                self.error(key.pos, path, "merge keys (<<) are not supported");
+            } else if !allowed.contains(&text.as_str()) {
+                let message = format!(
+                    "unknown key {text:?}; expected one of: {}",
+                    allowed.join(", ")
+                );
+                self.error(key.pos, &key_path, message);
+            } else if let Some((_, first, _)) = fields.entries.iter().find(|(k, _, _)| k == text) {
+                let message = format!("duplicate key {text:?} (first at line {})", first.line);
+                self.error(key.pos, &key_path, message);
+            } else {
+                fields.entries.push((text, key.pos, value));
+            }
+        }
+        Some(fields)
+    }
+
+    pub(super) fn required<'n>(&mut self, f: &Fields<'n>, key: &str) -> Option<&'n Node> {
+        let node = f.raw(key);
+        if node.is_none() {
+            self.error(
+                f.pos,
+                &f.path(key),
+                format!("required key {key:?} is missing"),
+            );
+        }
+        node
+    }
+
+    /// The list's items; null reads as empty. `None` if it is not a list.
+    pub(super) fn list<'n>(&mut self, node: Option<&'n Node>, path: &str) -> Option<&'n [Node]> {
+        match node {
+            None => Some(&[]),
+            Some(n) if n.is_null() => Some(&[]),
+            Some(Node {
+                value: Value::List(items),
+                ..
+            }) => Some(items),
+            Some(Node {
+                value: Value::Invalid,
+                ..
+            }) => None,
+            Some(n) => {
+                self.error(n.pos, path, "expected a list");
+                None
+            }
+        }
+    }
+
+    /// Each item of the list under `key` that reads without error. With
+    /// `at_least_one`, the key is required and that message reports an empty list.
+    pub(super) fn items<'n, T>(
+        &mut self,
+        f: &Fields<'n>,
+        key: &str,
+        at_least_one: Option<&str>,
+        mut item: impl FnMut(&mut Self, &'n Node, String) -> Option<T>,
+    ) -> Vec<T> {
+        let path = f.path(key);
+        let node = match at_least_one {
+            Some(_) => self.required(f, key),
+            None => f.raw(key),
+        };
+        let Some(list) = self.list(node, &path) else {
+            return Vec::new();
+        };
+        if let (true, Some(message), Some(node)) = (list.is_empty(), at_least_one, node) {
+            self.error(node.pos, &path, message);
+        }
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, n)| item(self, n, format!("{path}[{i}]")))
+            .collect()
+    }
+
+    // -- Scalars --------------------------------------------------------------
+
+    /// A scalar's text as written, so `id: 123` is the id "123"; null reads as empty.
+    pub(super) fn text<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
+        match &node.value {
+            _ if node.is_null() => Some(""),
+            Value::Scalar { text, .. } => Some(text),
+            Value::Invalid => None,
+            Value::List(_) | Value::Map(_) => {
+                self.error(node.pos, path, "expected a string");
+                None
+            }
+        }
+    }
+
+    pub(super) fn optional_text(&mut self, f: &Fields, key: &str) -> Option<String> {
+        let node = f.get(key)?;
+        self.text(node, &f.path(key)).map(str::to_owned)
+    }
+
+    pub(super) fn id<T>(&mut self, node: &Node, path: &str, parse: Parse<T>) -> Option<T> {
+        let text = self.text(node, path)?;
+        parse(text)
+            .map_err(|e| self.error(node.pos, path, e.to_string()))
+            .ok()
+    }
+
+    /// The required `id` of a user, team, policy or service, which must be unique.
+    pub(super) fn identity<T: Display>(
+        &mut self,
+        f: &Fields,
+        kind: Kind,
+        parse: Parse<T>,
+    ) -> Option<T> {
+        let node = self.required(f, "id")?;
+        let path = f.path("id");
+        let id = self.id(node, &path, parse)?;
+        let text = id.to_string();
+        if let Some(first) = first_definition(&mut self.defined[kind as usize], &text, node.pos) {
+            self.error(node.pos, &path, duplicate_id(&text, first));
+        }
+        Some(id)
+    }
+
+    /// An id naming something defined elsewhere, checked by [`Self::cross_references`].
+    pub(super) fn reference<T: Display>(
+        &mut self,
+        kind: Kind,
+        node: &Node,
+        path: &str,
+        parse: Parse<T>,
+    ) -> Option<T> {
+        let id = self.id(node, path, parse)?;
+        self.references.push(Reference {
+            kind,
+            id: id.to_string(),
+            path: path.to_owned(),
+            pos: node.pos,
+        });
+        Some(id)
+    }
+
+    /// Index of the value of a `type` key among `names`.
+    pub(super) fn type_name(&mut self, node: &Node, path: &str, names: &[&str]) -> Option<usize> {
+        let text = self.text(node, path)?;
+        let found = names.iter().position(|name| *name == text);
+        if found.is_none() {
+            let message = format!(
+                "unknown type {text:?}; expected one of: {}",
+                names.join(", ")
+            );
+            self.error(node.pos, path, message);
+        }
+        found
+    }
+
+    pub(super) fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let text = self.text(node, path)?;
+        Duration::parse(text)
+            .map_err(|e| self.error(node.pos, path, e.to_string()))
+            .ok()
+    }
+}
+
+/// `http://` or `https://` followed by a non-empty host; no spaces or control characters.
+pub(super) fn is_http_url(s: &str) -> bool {
+    let strip = |prefix: &str| {
+        s.get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .and_then(|_| s.get(prefix.len()..))
+    };
+    let Some(rest) = strip("http://").or_else(|| strip("https://")) else {
+        return false;
+    };
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, after)) => match after {
+                "" => (host, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None => return false,
+                },
+            },
+            None => return false,
+        },
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    !host.is_empty() && port_ok
+}

@@ -1,0 +1,626 @@
+//! The loader's specification.
+
+use super::*;
+use crate::duration::Duration;
+use crate::ids::{IdError, TeamId, UserId};
+use check::is_http_url;
+use tree::{MAX_ALIASED_NODES, Pos};
+
+/// The example from the configuration documentation, with `bob` defined.
+pub(in crate::config) const EXAMPLE: &str = r#"
+users:
+  - id: alice
+    name: Alice Ng
+    time_zone: Europe/Berlin
+    contact_methods:
+      - {id: hook, type: webhook, url: "http://127.0.0.1:9999/alice"}
+    notification_rules:
+      - {contact_method: hook, after: 0s}
+  - id: bob
+    contact_methods:
+      - {id: hook, type: webhook, url: "https://hooks.example.com/bob"}
+teams:
+  - {id: sre, name: SRE, members: [alice, bob]}
+escalation_policies:
+  - id: payments
+    name: Payments
+    repeat: 1
+    levels:
+      - targets: [{user: alice}]
+        escalate_after: 15m
+      - targets: [{user: bob}, {team: sre}]
+        escalate_after: 15m
+services:
+  - id: payments-api
+    name: Payments API
+    escalation_policy: payments
+    integrations:
+      - {type: events_v2, key: "0123456789abcdef0123456789abcdef"}
+"#;
+
+/// `(line, column, path, message)` of each error, for compact assertions.
+fn errors(text: &str) -> Vec<(usize, usize, String, String)> {
+    match load(text) {
+        Ok(config) => panic!("expected errors, loaded {config:?}"),
+        Err(errors) => errors
+            .into_iter()
+            .map(|e| (e.line, e.column, e.path, e.message))
+            .collect(),
+    }
+}
+
+fn one_error(text: &str) -> (usize, usize, String, String) {
+    let mut all = errors(text);
+    assert_eq!(all.len(), 1, "expected exactly one error, got {all:#?}");
+    all.remove(0)
+}
+
+fn e(line: usize, column: usize, path: &str, message: &str) -> (usize, usize, String, String) {
+    (line, column, path.to_owned(), message.to_owned())
+}
+
+#[test]
+fn loads_the_documented_example() {
+    let config = load(EXAMPLE).expect("example is valid");
+    let alice = &config.users[0];
+    assert_eq!(alice.id.as_str(), "alice");
+    assert_eq!(alice.name.as_deref(), Some("Alice Ng"));
+    assert_eq!(alice.time_zone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(
+        alice.contact_methods[0].kind,
+        ContactKind::Webhook {
+            url: "http://127.0.0.1:9999/alice".into()
+        }
+    );
+    assert_eq!(alice.notification_rules[0].after, Duration::ZERO);
+    assert!(config.users[1].notification_rules.is_empty());
+    assert_eq!(config.teams[0].members.len(), 2);
+    let policy = &config.escalation_policies[0];
+    assert_eq!(policy.repeat, 1);
+    assert_eq!(policy.levels[1].escalate_after.as_secs(), 900);
+    assert_eq!(
+        policy.levels[1].targets,
+        vec![
+            Target::User(UserId::parse("bob").unwrap()),
+            Target::Team(TeamId::parse("sre").unwrap())
+        ]
+    );
+    let service = &config.services[0];
+    assert_eq!(service.escalation_policy.as_str(), "payments");
+    assert_eq!(service.integrations[0].kind, IntegrationKind::EventsV2);
+}
+
+#[test]
+fn empty_documents_are_empty_configs() {
+    for text in [
+        "",
+        "\n",
+        "# nothing yet\n",
+        "---\n",
+        "{}",
+        "users: []\nteams:\n",
+    ] {
+        assert_eq!(load(text), Ok(Config::default()), "{text:?}");
+    }
+}
+
+#[test]
+fn reports_every_error_with_line_column_and_path() {
+    let text = "\
+users:
+  - id: alice
+    time_zone: Mars/Base
+    contact_methods:
+      - {id: hook, type: sms, url: \"ftp://x\"}
+teams:
+  - {id: sre}
+escalation_policies:
+  - id: payments
+    repeat: \"1\"
+    levels:
+      - targets: []
+        escalate_after: 15x
+services:
+  - id: api
+    escalation_policy: pay
+    integrations:
+      - {type: events_v2, key: short}
+";
+    assert_eq!(
+        errors(text),
+        vec![
+            e(
+                3,
+                16,
+                "users[0].time_zone",
+                "unknown time zone \"Mars/Base\""
+            ),
+            e(
+                5,
+                26,
+                "users[0].contact_methods[0].type",
+                "unknown type \"sms\"; expected one of: webhook"
+            ),
+            e(
+                5,
+                36,
+                "users[0].contact_methods[0].url",
+                "url must be an absolute http or https URL"
+            ),
+            e(
+                7,
+                5,
+                "teams[0].members",
+                "required key \"members\" is missing"
+            ),
+            e(
+                10,
+                13,
+                "escalation_policies[0].repeat",
+                "repeat must be a non-negative integer, written without quotes"
+            ),
+            e(
+                12,
+                18,
+                "escalation_policies[0].levels[0].targets",
+                "must have at least one target"
+            ),
+            e(
+                13,
+                25,
+                "escalation_policies[0].levels[0].escalate_after",
+                "\"15x\" is not a duration; write it as 30s, 15m or 1h30m (units d, h, m, s)"
+            ),
+            e(
+                16,
+                24,
+                "services[0].escalation_policy",
+                "unknown escalation policy \"pay\""
+            ),
+            e(
+                18,
+                32,
+                "services[0].integrations[0].key",
+                "must be 32 letters or digits"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_is_one_error_at_its_position() {
+    let text = "users: [alice, bob\nteams: []\n";
+    let (line, column, path, message) = one_error(text);
+    assert_eq!((line, column, path.as_str()), (2, 6, ""));
+    assert!(message.contains("':'"), "{message}");
+}
+
+#[test]
+fn unknown_key_names_the_expected_keys() {
+    let text = "\
+escalation_policies:
+  - id: p
+    levels:
+      - targets: [{user: alice}]
+        escalate_afer: 15m
+users: [{id: alice}]
+";
+    assert_eq!(
+        errors(text),
+        vec![
+            // The level is located at its first key, where the missing key belongs.
+            e(
+                4,
+                9,
+                "escalation_policies[0].levels[0].escalate_after",
+                "required key \"escalate_after\" is missing"
+            ),
+            e(
+                5,
+                9,
+                "escalation_policies[0].levels[0].escalate_afer",
+                "unknown key \"escalate_afer\"; expected one of: targets, escalate_after"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn unknown_top_level_keys_are_errors() {
+    assert_eq!(
+        one_error("users: []\nservice: []\n"),
+        e(
+            2,
+            1,
+            "service",
+            "unknown key \"service\"; expected one of: users, teams, escalation_policies, services"
+        )
+    );
+    assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
+}
+
+#[test]
+fn rejects_escalate_after_below_one_second() {
+    let text = "\
+users: [{id: a}]
+escalation_policies:
+  - id: p
+    levels: [{targets: [{user: a}], escalate_after: 0s}]
+";
+    assert_eq!(
+        one_error(text),
+        e(
+            4,
+            53,
+            "escalation_policies[0].levels[0].escalate_after",
+            "must be at least 1s"
+        )
+    );
+}
+
+#[test]
+fn notification_rules_may_fire_at_once() {
+    let text = "\
+users:
+  - id: a
+    contact_methods: [{id: hook, type: webhook, url: \"http://h\"}]
+    notification_rules: [{contact_method: hook, after: 0}]
+";
+    let config = load(text).expect("valid");
+    assert_eq!(config.users[0].notification_rules[0].after, Duration::ZERO);
+}
+
+#[test]
+fn cross_reference_errors_point_at_the_reference() {
+    let text = "\
+users:
+  - id: alice
+    contact_methods: [{id: hook, type: webhook, url: \"http://h\"}]
+    notification_rules: [{contact_method: phone, after: 5m}]
+teams:
+  - {id: sre, members: [alice, bob]}
+escalation_policies:
+  - id: p
+    levels:
+      - targets: [{team: ops}, {user: carol}]
+        escalate_after: 5m
+services:
+  - {id: s, escalation_policy: q}
+";
+    assert_eq!(
+        errors(text),
+        vec![
+            e(
+                4,
+                43,
+                "users[0].notification_rules[0].contact_method",
+                "unknown contact method \"phone\" for user \"alice\""
+            ),
+            e(6, 32, "teams[0].members[1]", "unknown user \"bob\""),
+            e(
+                10,
+                26,
+                "escalation_policies[0].levels[0].targets[0].team",
+                "unknown team \"ops\""
+            ),
+            e(
+                10,
+                39,
+                "escalation_policies[0].levels[0].targets[1].user",
+                "unknown user \"carol\""
+            ),
+            e(
+                13,
+                32,
+                "services[0].escalation_policy",
+                "unknown escalation policy \"q\""
+            ),
+        ]
+    );
+}
+
+#[test]
+fn duplicate_ids_point_at_the_second_definition() {
+    let text = "\
+users:
+  - id: alice
+    contact_methods:
+      - {id: hook, type: webhook, url: \"http://h\"}
+      - {id: hook, type: webhook, url: \"http://h\"}
+  - id: alice
+teams:
+  - {id: sre, members: [alice, alice]}
+  - {id: sre, members: [alice]}
+";
+    assert_eq!(
+        errors(text),
+        vec![
+            e(
+                5,
+                14,
+                "users[0].contact_methods[1].id",
+                "duplicate id \"hook\" (first defined at line 4)"
+            ),
+            e(
+                6,
+                9,
+                "users[1].id",
+                "duplicate id \"alice\" (first defined at line 2)"
+            ),
+            e(
+                8,
+                32,
+                "teams[0].members[1]",
+                "duplicate member \"alice\" (first listed at line 8)"
+            ),
+            e(
+                9,
+                10,
+                "teams[1].id",
+                "duplicate id \"sre\" (first defined at line 8)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn integration_keys_are_unique_across_services() {
+    let text = "\
+escalation_policies: [{id: p, levels: [{targets: [{user: a}], escalate_after: 1m}]}]
+users: [{id: a}]
+services:
+  - id: first
+    escalation_policy: p
+    integrations: [{type: events_v2, key: 0123456789abcdef0123456789abcdef}]
+  - id: second
+    escalation_policy: p
+    integrations: [{type: events_v2, key: 0123456789abcdef0123456789abcdef}]
+";
+    assert_eq!(
+        one_error(text),
+        e(
+            9,
+            43,
+            "services[1].integrations[0].key",
+            "integration key is already used by service \"first\""
+        )
+    );
+}
+
+#[test]
+fn plain_numbers_are_accepted_as_ids_and_names() {
+    let text = "\
+users: [{id: 123, name: 4.5}]
+teams: [{id: 7, members: [123]}]
+";
+    let config = load(text).expect("valid");
+    assert_eq!(config.users[0].id.as_str(), "123");
+    assert_eq!(config.users[0].name.as_deref(), Some("4.5"));
+    assert_eq!(config.teams[0].members[0].as_str(), "123");
+}
+
+#[test]
+fn repeat_must_be_a_plain_non_negative_integer() {
+    let policy = |repeat: &str| {
+        format!(
+            "users: [{{id: a}}]\nescalation_policies:\n  - id: p\n    repeat: {repeat}\n    levels: [{{targets: [{{user: a}}], escalate_after: 1m}}]\n"
+        )
+    };
+    assert_eq!(
+        load(&policy("3")).expect("valid").escalation_policies[0].repeat,
+        3
+    );
+    for bad in ["-1", "1.5", "many", "[1]", "99999999999"] {
+        let (line, column, path, message) = one_error(&policy(bad));
+        assert_eq!(
+            (line, column, path.as_str()),
+            (4, 13, "escalation_policies[0].repeat")
+        );
+        assert!(
+            message.starts_with("repeat must be a non-negative integer"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn structural_errors_name_the_expected_shape() {
+    let text = "\
+users: {id: alice}
+teams:
+  - id: sre
+    members: []
+escalation_policies:
+  - id: p
+    levels:
+  - id: q
+    levels:
+      - targets: [alice, {user: a, team: b}, {}]
+        escalate_after: 1m
+";
+    assert_eq!(
+        errors(text),
+        vec![
+            e(1, 8, "users", "expected a list"),
+            e(4, 14, "teams[0].members", "must have at least one member"),
+            e(
+                7,
+                5,
+                "escalation_policies[0].levels",
+                "must have at least one level"
+            ),
+            e(
+                10,
+                19,
+                "escalation_policies[1].levels[0].targets[0]",
+                "expected a mapping such as {user: alice} or {team: sre}"
+            ),
+            e(
+                10,
+                26,
+                "escalation_policies[1].levels[0].targets[1]",
+                "a target names one user or one team, not both"
+            ),
+            e(
+                10,
+                46,
+                "escalation_policies[1].levels[0].targets[2]",
+                "expected a mapping such as {user: alice} or {team: sre}"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ids_are_checked_with_the_id_rules() {
+    let (line, column, path, message) = one_error("users: [{id: \"al ice\"}]\n");
+    assert_eq!((line, column, path.as_str()), (1, 14, "users[0].id"));
+    assert_eq!(message, IdError::BadChar { found: ' ' }.to_string());
+    assert_eq!(
+        one_error("users: [{name: x}]\n"),
+        e(1, 9, "users[0].id", "required key \"id\" is missing")
+    );
+}
+
+#[test]
+fn duplicate_keys_in_one_mapping_are_errors() {
+    assert_eq!(
+        one_error("users:\n  - id: a\n    id: b\n"),
+        e(
+            3,
+            5,
+            "users[0].id",
+            "duplicate key \"id\" (first at line 2)"
+        )
+    );
+}
+
+#[test]
+fn aliases_stand_for_the_anchored_node() {
+    let text = "\
+users: [{id: a}, {id: b}]
+escalation_policies:
+  - id: p
+    levels:
+      - &first {targets: [{user: a}], escalate_after: 5m}
+      - targets: [{user: b}]
+        escalate_after: 5m
+  - id: q
+    levels: [*first]
+";
+    let config = load(text).expect("valid");
+    assert_eq!(
+        config.escalation_policies[1].levels[0],
+        config.escalation_policies[0].levels[0]
+    );
+    assert_eq!(
+        one_error("users: &u [*u]\n"),
+        e(
+            1,
+            12,
+            "",
+            "an alias cannot refer to a node that contains it"
+        )
+    );
+}
+
+#[test]
+fn alias_expansion_is_bounded() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let all = errors(&text);
+    assert!(
+        all.iter()
+            .any(|e| e.3 == format!("aliases expand to more than {MAX_ALIASED_NODES} nodes"))
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_without_overflowing_the_stack() {
+    let blocks = "- ".repeat(100_000) + "x\n";
+    assert_eq!(
+        one_error(&blocks),
+        e(1, 129, "", "lists and mappings nest deeper than 64 levels")
+    );
+    let indented: String = (0..3_000)
+        .map(|i| format!("{}a:\n", " ".repeat(i)))
+        .collect();
+    assert_eq!(one_error(&indented).0, 65);
+    let mut aliases = String::from("a0: &a0 [[[[[[[[[[x]]]]]]]]]]\n");
+    for i in 1..10 {
+        aliases.push_str(&format!("a{i}: &a{i} [[[[[[[[[[*a{}]]]]]]]]]]\n", i - 1));
+    }
+    assert!(
+        errors(&aliases)
+            .iter()
+            .any(|e| e.3 == "aliases nest lists and mappings deeper than 64 levels")
+    );
+}
+
+#[test]
+fn merge_keys_tags_and_extra_documents_are_refused() {
+    assert_eq!(
+        errors("users:\n  - <<: {id: a}\n"),
+        vec![
+            e(2, 5, "users[0]", "merge keys (<<) are not supported"),
+            e(2, 5, "users[0].id", "required key \"id\" is missing"),
+        ]
+    );
+    assert_eq!(
+        one_error("users: !!set [{id: a}]\n").3,
+        "tag !!set is not supported here"
+    );
+    assert_eq!(
+        one_error("users: []\n---\nteams: []\n"),
+        e(
+            2,
+            1,
+            "",
+            "expected a single YAML document; found a second one"
+        )
+    );
+    let config = load("users: [{id: !!str 12}]\n").expect("!!str is fine");
+    assert_eq!(config.users[0].id.as_str(), "12");
+}
+
+#[test]
+fn webhook_urls_must_be_absolute_http() {
+    for good in [
+        "http://h",
+        "https://hooks.example.com/x?y=1#z",
+        "HTTP://127.0.0.1:9999/a",
+        "http://user:pw@host:80/",
+        "http://[::1]:8080/p",
+    ] {
+        assert!(is_http_url(good), "{good}");
+    }
+    for bad in [
+        "",
+        "hooks.example.com",
+        "ftp://h",
+        "http://",
+        "http:///path",
+        "http://h:port/",
+        "http://h x/",
+        "http://[::1/",
+        "http://@/",
+    ] {
+        assert!(!is_http_url(bad), "{bad}");
+    }
+}
+
+#[test]
+fn errors_display_as_line_column_path_message() {
+    let error = Pos {
+        line: 3,
+        column: 7,
+        index: 0,
+    }
+    .error("users[0].id", "must not be empty");
+    assert_eq!(error.to_string(), "3:7: users[0].id: must not be empty");
+}
