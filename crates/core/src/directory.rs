@@ -1,26 +1,40 @@
-//! Target resolution: who a level's targets mean at a given moment, and how
-//! each of them is reached. The engine asks through [`Directory`], so new
-//! target kinds (schedules) add a variant here and nothing in the engine.
+//! Target resolution: who a level's targets mean at a given moment, who of
+//! them can answer, and how each is reached. The engine asks through
+//! [`Directory`]; users, teams and schedules are resolved here, then narrowed
+//! by the target's filters and by availability.
 
-use crate::config::{Config, EscalationPolicy, NotificationRule, Service, Target, User};
-use crate::ids::{PolicyId, RoutingKey, ServiceId, TeamId, UserId};
+use crate::config::{
+    Config, EscalationPolicy, NotificationRule, Override, Service, Target, TargetKind, User, Window,
+};
+use crate::ids::{PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
+use crate::schedule::CompiledSchedule;
 use jiff::Timestamp;
 use std::collections::HashMap;
 
-/// One user a target resolved to, and why.
+/// One user a target resolved to, why, and whether they can be paged now.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resolved {
+pub struct Candidate {
     pub user: UserId,
-    /// Human-readable provenance, e.g. `team sre`, for the timeline.
+    /// Human-readable provenance for the timeline, e.g. `schedule primary (layer weekly)`.
     pub via: String,
+    /// Why the user cannot be paged now (away, no way to reach them), if so.
+    pub unavailable: Option<String>,
 }
 
 /// What the engine needs to know about people.
 pub trait Directory {
-    /// The users `target` stands for at instant `at`, in a stable order.
-    fn resolve(&self, target: &Target, at: Timestamp) -> Vec<Resolved>;
+    /// The users `target` stands for at instant `at`, after its filters, in a stable order.
+    fn resolve(&self, target: &Target, at: Timestamp) -> Vec<Candidate>;
     /// The user's notification rules in force (the declared or the default ones).
     fn notification_rules(&self, user: &UserId) -> Vec<NotificationRule>;
+}
+
+/// State kept outside the configuration file: overrides and availability set
+/// through the API.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    pub overrides: Vec<(ScheduleId, Override)>,
+    pub away: Vec<(UserId, Window)>,
 }
 
 /// A configuration indexed for lookups on the hot path (one per applied revision).
@@ -33,10 +47,16 @@ pub struct Catalog {
     policies: HashMap<PolicyId, usize>,
     services: HashMap<ServiceId, usize>,
     routing: HashMap<RoutingKey, usize>,
+    schedules: HashMap<ScheduleId, CompiledSchedule>,
+    away: HashMap<UserId, Vec<Window>>,
 }
 
 impl Catalog {
     pub fn new(config: Config, revision: i64) -> Self {
+        Self::with_extras(config, revision, &Extras::default())
+    }
+
+    pub fn with_extras(config: Config, revision: i64, extras: &Extras) -> Self {
         fn index<K: std::hash::Hash + Eq + Clone, T>(
             items: &[T],
             key: impl Fn(&T) -> &K,
@@ -57,6 +77,31 @@ impl Catalog {
             .enumerate()
             .flat_map(|(i, s)| s.integrations.iter().map(move |int| (int.key.clone(), i)))
             .collect();
+        let schedules = config
+            .schedules
+            .iter()
+            .filter_map(|s| {
+                let extra: Vec<Override> = extras
+                    .overrides
+                    .iter()
+                    .filter(|(id, _)| id == &s.id)
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                // Zones were checked when the configuration was loaded.
+                CompiledSchedule::compile(s, &extra)
+                    .ok()
+                    .map(|c| (s.id.clone(), c))
+            })
+            .collect();
+        let mut away: HashMap<UserId, Vec<Window>> = HashMap::new();
+        for u in &config.users {
+            away.entry(u.id.clone())
+                .or_default()
+                .extend(u.away.iter().copied());
+        }
+        for (u, w) in &extras.away {
+            away.entry(u.clone()).or_default().push(*w);
+        }
         Self {
             config,
             revision,
@@ -65,6 +110,8 @@ impl Catalog {
             policies,
             services,
             routing,
+            schedules,
+            away,
         }
     }
 
@@ -90,34 +137,76 @@ impl Catalog {
     pub fn service_for_key(&self, key: &RoutingKey) -> Option<&Service> {
         self.routing.get(key).map(|&i| &self.config.services[i])
     }
+    pub fn schedule(&self, id: &ScheduleId) -> Option<&CompiledSchedule> {
+        self.schedules.get(id)
+    }
+    pub fn schedules(&self) -> impl Iterator<Item = &CompiledSchedule> {
+        self.config
+            .schedules
+            .iter()
+            .filter_map(|s| self.schedules.get(&s.id))
+    }
+
+    /// The away window `user` is in at `at`, if any.
+    pub fn away_at(&self, user: &UserId, at: Timestamp) -> Option<Window> {
+        self.away
+            .get(user)?
+            .iter()
+            .filter(|w| w.contains(at))
+            .max_by_key(|w| w.to)
+            .copied()
+    }
+
+    fn candidate(&self, user: &User, via: String, at: Timestamp) -> Candidate {
+        let unavailable = match (
+            self.away_at(&user.id, at),
+            user.effective_rules().is_empty(),
+        ) {
+            (Some(w), _) => Some(format!("away until {}", w.to)),
+            (None, true) => Some("has no contact method".to_owned()),
+            (None, false) => None,
+        };
+        Candidate {
+            user: user.id.clone(),
+            via,
+            unavailable,
+        }
+    }
 }
 
 impl Directory for Catalog {
-    fn resolve(&self, target: &Target, _at: Timestamp) -> Vec<Resolved> {
-        match target {
-            Target::User(u) => match self.users.contains_key(u) {
-                true => vec![Resolved {
-                    user: u.clone(),
-                    via: format!("user {u}"),
-                }],
-                false => Vec::new(),
-            },
-            Target::Team(t) => self
+    fn resolve(&self, target: &Target, at: Timestamp) -> Vec<Candidate> {
+        let via = target.to_string();
+        let named: Vec<(UserId, String)> = match &target.kind {
+            TargetKind::User(u) => vec![(u.clone(), via)],
+            TargetKind::Team(t) => self
                 .teams
                 .get(t)
                 .map(|&i| {
                     self.config.teams[i]
                         .members
                         .iter()
-                        .filter(|m| self.users.contains_key(*m))
-                        .map(|m| Resolved {
-                            user: m.clone(),
-                            via: format!("team {t}"),
-                        })
+                        .map(|m| (m.clone(), via.clone()))
                         .collect()
                 })
                 .unwrap_or_default(),
-        }
+            TargetKind::Schedule(s) => self
+                .schedules
+                .get(s)
+                .map(|c| {
+                    c.on_call_at(at)
+                        .into_iter()
+                        .map(|oc| (oc.user, format!("{via} ({})", oc.source)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        named
+            .into_iter()
+            .filter_map(|(id, via)| self.user(&id).map(|u| (u, via)))
+            .filter(|(u, _)| target.filter.admits(u))
+            .map(|(u, via)| self.candidate(u, via, at))
+            .collect()
     }
 
     fn notification_rules(&self, user: &UserId) -> Vec<NotificationRule> {

@@ -79,6 +79,10 @@ slug_id!(/// A service that owns incidents.
     ServiceId);
 slug_id!(/// One of a user's contact methods.
     ContactMethodId);
+slug_id!(/// An on-call schedule.
+    ScheduleId);
+slug_id!(/// A layer of a schedule.
+    LayerId);
 
 /// Numeric incident id, assigned by the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

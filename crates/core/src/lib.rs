@@ -13,5 +13,6 @@ pub mod duration;
 pub mod engine;
 pub mod events_v2;
 pub mod ids;
+pub mod schedule;
 
 pub use jiff::Timestamp;

@@ -26,21 +26,28 @@ fn config() -> Config {
             },
         }],
         notification_rules: vec![],
+        skills: vec![],
+        languages: vec![],
+        region: None,
+        away: vec![],
     };
     Config {
         users: vec![user("alice"), user("bob")],
         teams: vec![],
+        schedules: vec![],
         escalation_policies: vec![EscalationPolicy {
             id: PolicyId::parse("p").unwrap(),
             name: None,
             repeat: 0,
             levels: vec![
                 Level {
-                    targets: vec![Target::User(UserId::parse("alice").unwrap())],
+                    targets: vec![Target::user(UserId::parse("alice").unwrap())],
+                    backup: vec![],
                     escalate_after: Duration::from_secs(60),
                 },
                 Level {
-                    targets: vec![Target::User(UserId::parse("bob").unwrap())],
+                    targets: vec![Target::user(UserId::parse("bob").unwrap())],
+                    backup: vec![],
                     escalate_after: Duration::from_secs(60),
                 },
             ],

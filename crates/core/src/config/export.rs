@@ -2,13 +2,19 @@
 //! `load(&to_yaml(c)) == Ok(c)`. It owns quoting: it must never emit a scalar
 //! that a YAML reader could take for a number, a boolean, null or syntax.
 
-use super::{Config, ContactKind, EscalationPolicy, Service, Target, Team, User};
+use super::{
+    Config, ContactKind, EscalationPolicy, Rotation, Schedule, Service, Target, TargetKind, Team,
+    User, Window,
+};
 
 /// The configuration as YAML, in the key order of the documentation.
 pub fn to_yaml(config: &Config) -> String {
     let mut out = String::from("# Escalator configuration, exported\n");
     section(&mut out, "users", &config.users, user);
     section(&mut out, "teams", &config.teams, team);
+    if !config.schedules.is_empty() {
+        section(&mut out, "schedules", &config.schedules, schedule);
+    }
     section(
         &mut out,
         "escalation_policies",
@@ -60,6 +66,88 @@ fn user(out: &mut String, user: &User) {
             },
         );
     }
+    if !user.skills.is_empty() {
+        line(
+            out,
+            ITEM,
+            "skills",
+            &flow_list(&user.skills.iter().map(|s| scalar(s)).collect::<Vec<_>>()),
+        );
+    }
+    if !user.languages.is_empty() {
+        line(
+            out,
+            ITEM,
+            "languages",
+            &flow_list(&user.languages.iter().map(|s| scalar(s)).collect::<Vec<_>>()),
+        );
+    }
+    optional(out, "region", user.region.as_deref());
+    if !user.away.is_empty() {
+        block_list(out, "away", &user.away, window);
+    }
+}
+
+fn window(w: &Window) -> String {
+    flow_map(&[
+        ("from", quoted(&w.from.to_string())),
+        ("to", quoted(&w.to.to_string())),
+    ])
+}
+
+fn schedule(out: &mut String, s: &Schedule) {
+    line(out, "", "id", &scalar(s.id.as_str()));
+    optional(out, "name", s.name.as_deref());
+    line(out, ITEM, "time_zone", &scalar(&s.time_zone));
+    out.push_str(ITEM);
+    out.push_str("layers:\n");
+    for l in &s.layers {
+        line(out, "      - ", "id", &scalar(l.id.as_str()));
+        let deeper = "        ";
+        if let Some(z) = &l.time_zone {
+            line(out, deeper, "time_zone", &scalar(z));
+        }
+        line(
+            out,
+            deeper,
+            "start",
+            &quoted(&l.start.strftime("%Y-%m-%dT%H:%M:%S").to_string()),
+        );
+        let rotation = match l.rotation {
+            Rotation::Hourly => "hourly".to_owned(),
+            Rotation::Daily => "daily".to_owned(),
+            Rotation::Weekly => "weekly".to_owned(),
+            Rotation::Every(d) => flow_map(&[("every", d.to_string())]),
+        };
+        line(out, deeper, "rotation", &rotation);
+        let members: Vec<String> = l.members.iter().map(|m| scalar(m.as_str())).collect();
+        line(out, deeper, "members", &flow_list(&members));
+        if !l.restrictions.is_empty() {
+            out.push_str(deeper);
+            out.push_str("restrictions:\n");
+            for r in &l.restrictions {
+                let days: Vec<String> = r.days.iter().map(|d| d.as_str().to_owned()).collect();
+                let time = |t: jiff::civil::Time| quoted(&t.strftime("%H:%M:%S").to_string());
+                let map = flow_map(&[
+                    ("days", flow_list(&days)),
+                    ("from", time(r.from)),
+                    ("to", time(r.to)),
+                ]);
+                out.push_str(&format!("{deeper}  - {map}\n"));
+            }
+        }
+    }
+    if !s.overrides.is_empty() {
+        block_list(out, "overrides", &s.overrides, |o| {
+            let mut pairs = vec![("user", scalar(o.user.as_str()))];
+            if let Some(r) = &o.replaces {
+                pairs.push(("replaces", scalar(r.as_str())));
+            }
+            pairs.push(("from", quoted(&o.from.to_string())));
+            pairs.push(("to", quoted(&o.to.to_string())));
+            flow_map(&pairs)
+        });
+    }
 }
 
 fn team(out: &mut String, team: &Team) {
@@ -84,6 +172,10 @@ fn policy(out: &mut String, policy: &EscalationPolicy) {
     for level in &policy.levels {
         let targets: Vec<String> = level.targets.iter().map(target).collect();
         line(out, "      - ", "targets", &flow_list(&targets));
+        if !level.backup.is_empty() {
+            let backup: Vec<String> = level.backup.iter().map(target).collect();
+            line(out, "        ", "backup", &flow_list(&backup));
+        }
         line(
             out,
             "        ",
@@ -94,10 +186,22 @@ fn policy(out: &mut String, policy: &EscalationPolicy) {
 }
 
 fn target(target: &Target) -> String {
-    match target {
-        Target::User(id) => flow_map(&[("user", scalar(id.as_str()))]),
-        Target::Team(id) => flow_map(&[("team", scalar(id.as_str()))]),
+    let mut pairs = vec![match &target.kind {
+        TargetKind::User(id) => ("user", scalar(id.as_str())),
+        TargetKind::Team(id) => ("team", scalar(id.as_str())),
+        TargetKind::Schedule(id) => ("schedule", scalar(id.as_str())),
+    }];
+    let f = &target.filter;
+    for (key, value) in [
+        ("skill", &f.skill),
+        ("language", &f.language),
+        ("region", &f.region),
+    ] {
+        if let Some(v) = value {
+            pairs.push((key, scalar(v)));
+        }
     }
+    flow_map(&pairs)
 }
 
 fn service(out: &mut String, service: &Service) {
@@ -452,6 +556,10 @@ services:
                     time_zone,
                     contact_methods,
                     notification_rules,
+                    skills: vec![],
+                    languages: vec![],
+                    region: None,
+                    away: vec![],
                 }
             })
             .collect();
@@ -487,12 +595,13 @@ services:
                             .into_iter()
                             .map(|(team, pick)| {
                                 if team && !teams.is_empty() {
-                                    Target::Team(pick.get(&teams).id.clone())
+                                    Target::team(pick.get(&teams).id.clone())
                                 } else {
-                                    Target::User(pick.get(&users).id.clone())
+                                    Target::user(pick.get(&users).id.clone())
                                 }
                             })
                             .collect(),
+                        backup: vec![],
                         escalate_after: Duration::from_secs(secs),
                     })
                     .collect(),
@@ -523,6 +632,7 @@ services:
         Config {
             users,
             teams,
+            schedules: vec![],
             escalation_policies,
             services,
         }

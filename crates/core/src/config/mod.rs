@@ -4,12 +4,14 @@
 
 mod export;
 mod load;
+mod schedule;
 
 pub use export::to_yaml;
 pub use load::{ConfigError, load};
+pub use schedule::{Day, Layer, Override, Restriction, Rotation, Schedule, Window};
 
 use crate::duration::Duration;
-use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
+use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Everything an organisation declares: who can be paged, how, and in which order.
@@ -19,6 +21,8 @@ pub struct Config {
     pub users: Vec<User>,
     #[serde(default)]
     pub teams: Vec<Team>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
     #[serde(default)]
     pub escalation_policies: Vec<EscalationPolicy>,
     #[serde(default)]
@@ -39,6 +43,16 @@ pub struct User {
     /// use [`User::effective_rules`] to get the rules that apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notification_rules: Vec<NotificationRule>,
+    /// Routing attributes, matched by target filters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Out-of-office windows: the user is skipped while one is in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub away: Vec<Window>,
 }
 
 impl User {
@@ -122,24 +136,98 @@ impl EscalationPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Level {
     pub targets: Vec<Target>,
+    /// Paged instead when no primary target is available.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup: Vec<Target>,
     pub escalate_after: Duration,
 }
 
-/// Who a level pages. Each variant resolves to users at the moment the level is
-/// reached (see [`crate::directory`]); schedules will be one more variant.
+/// Who a level pages: users, teams or schedules, resolved at the moment the
+/// level is reached (see [`crate::directory`]), then narrowed by the filters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(flatten)]
+    pub kind: TargetKind,
+    #[serde(flatten)]
+    pub filter: Filter,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Target {
+pub enum TargetKind {
     User(UserId),
     Team(TeamId),
+    Schedule(ScheduleId),
+}
+
+/// Narrows a target's users to those with a skill, a language, a region.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Filter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.skill.is_none() && self.language.is_none() && self.region.is_none()
+    }
+    /// Whether `user` has everything this filter asks for.
+    pub fn admits(&self, user: &User) -> bool {
+        self.skill.as_ref().is_none_or(|s| user.skills.contains(s))
+            && self
+                .language
+                .as_ref()
+                .is_none_or(|l| user.languages.contains(l))
+            && self
+                .region
+                .as_ref()
+                .is_none_or(|r| user.region.as_ref() == Some(r))
+    }
+}
+
+impl Target {
+    pub fn user(id: UserId) -> Self {
+        Self {
+            kind: TargetKind::User(id),
+            filter: Filter::default(),
+        }
+    }
+    pub fn team(id: TeamId) -> Self {
+        Self {
+            kind: TargetKind::Team(id),
+            filter: Filter::default(),
+        }
+    }
+    pub fn schedule(id: ScheduleId) -> Self {
+        Self {
+            kind: TargetKind::Schedule(id),
+            filter: Filter::default(),
+        }
+    }
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::User(u) => write!(f, "user {u}"),
-            Target::Team(t) => write!(f, "team {t}"),
+        match &self.kind {
+            TargetKind::User(u) => write!(f, "user {u}")?,
+            TargetKind::Team(t) => write!(f, "team {t}")?,
+            TargetKind::Schedule(s) => write!(f, "schedule {s}")?,
         }
+        let Filter {
+            skill,
+            language,
+            region,
+        } = &self.filter;
+        for (name, value) in [("skill", skill), ("language", language), ("region", region)] {
+            if let Some(v) = value {
+                write!(f, " {name}={v}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -177,6 +265,9 @@ impl IntegrationKind {
 impl Config {
     pub fn user(&self, id: &UserId) -> Option<&User> {
         self.users.iter().find(|u| &u.id == id)
+    }
+    pub fn schedule(&self, id: &ScheduleId) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| &s.id == id)
     }
     pub fn team(&self, id: &TeamId) -> Option<&Team> {
         self.teams.iter().find(|t| &t.id == id)

@@ -186,10 +186,10 @@ pub fn open(
         resolved_by: None,
     };
     let mut effects = Vec::new();
-    let paged = enter_level(&mut incident, policy, dir, now, &mut effects);
+    let paging = enter_level(&mut incident, policy, dir, now, &mut effects);
     let mut detail = new.detail;
     if let serde_json::Value::Object(map) = &mut detail {
-        map.insert("paged".into(), paged);
+        map.extend(paging);
     }
     effects.insert(
         0,
@@ -308,13 +308,11 @@ pub fn step(
                     effects.push(Effect::CancelPending);
                     // The new level starts at its due time, not at dispatch time, so
                     // escalation times never drift with runner latency.
-                    let paged = enter_level(&mut next, policy, dir, due, &mut effects);
-                    let detail = serde_json::json!({
-                        "cause": "timeout",
-                        "due_at": due.to_string(),
-                        "dispatched_at": now.to_string(),
-                        "paged": paged,
-                    });
+                    let mut detail = enter_level(&mut next, policy, dir, due, &mut effects);
+                    detail.insert("cause".into(), "timeout".into());
+                    detail.insert("due_at".into(), due.to_string().into());
+                    detail.insert("dispatched_at".into(), now.to_string().into());
+                    let detail = serde_json::Value::Object(detail);
                     effects.insert(
                         0,
                         record(
@@ -377,12 +375,13 @@ pub fn step(
             next.acknowledged_by = None;
             next.level = target;
             effects.push(Effect::CancelPending);
-            let paged = enter_level(&mut next, policy, dir, now, &mut effects);
-            let detail = serde_json::json!({
-                "cause": "manual",
-                "skipped_levels": target - incident.level - 1,
-                "paged": paged,
-            });
+            let mut detail = enter_level(&mut next, policy, dir, now, &mut effects);
+            detail.insert("cause".into(), "manual".into());
+            detail.insert(
+                "skipped_levels".into(),
+                (target - incident.level - 1).into(),
+            );
+            let detail = serde_json::Value::Object(detail);
             effects.insert(
                 0,
                 record(Action::Escalated, actor, before, &next, reason, detail),
@@ -425,43 +424,45 @@ pub fn next_position(level: u32, round: u32, policy: &EscalationPolicy) -> Optio
     }
 }
 
-/// Pages the incident's current level from `at`, and sets its next escalation.
-/// Returns who was paged and why, for the record.
+/// Pages the incident's current level from `at` — its targets, or its backup
+/// when no target can answer — and sets the next escalation. Returns who was
+/// paged, who could not be and why, for the record.
 fn enter_level(
     incident: &mut Incident,
     policy: &EscalationPolicy,
     dir: &dyn Directory,
     at: Timestamp,
     effects: &mut Vec<Effect>,
-) -> serde_json::Value {
+) -> serde_json::Map<String, serde_json::Value> {
     incident.level_started_at = at;
+    let mut out = serde_json::Map::new();
     let Some(level) = policy.level(incident.level) else {
         incident.next_escalation_at = None;
-        return serde_json::json!([]);
+        out.insert("paged".into(), serde_json::json!([]));
+        return out;
     };
     let mut seen: HashSet<UserId> = HashSet::new();
-    let mut paged = Vec::new();
-    for target in &level.targets {
-        for resolved in dir.resolve(target, at) {
-            if !seen.insert(resolved.user.clone()) {
-                continue;
-            }
-            let rules = dir.notification_rules(&resolved.user);
-            if rules.is_empty() {
-                continue;
-            }
-            for (rule, r) in rules.iter().enumerate() {
-                effects.push(Effect::Notify(Notification {
-                    user: resolved.user.clone(),
-                    contact_method: r.contact_method.clone(),
-                    level: incident.level,
-                    round: incident.round,
-                    rule: rule as u32,
-                    due_at: at + r.after.to_span(),
-                }));
-            }
-            paged.push(serde_json::json!({"user": resolved.user, "via": resolved.via}));
-        }
+    let mut unavailable = Vec::new();
+    let mut paged = page(
+        incident,
+        &level.targets,
+        dir,
+        at,
+        &mut seen,
+        &mut unavailable,
+        effects,
+    );
+    let backup_used = paged.is_empty() && !level.backup.is_empty();
+    if backup_used {
+        paged = page(
+            incident,
+            &level.backup,
+            dir,
+            at,
+            &mut seen,
+            &mut unavailable,
+            effects,
+        );
     }
     let has_next = next_position(incident.level, incident.round, policy).is_some();
     incident.next_escalation_at = match (paged.is_empty(), has_next) {
@@ -471,14 +472,67 @@ fn enter_level(
         (false, true) => Some(at + level.escalate_after.to_span()),
     };
     if paged.is_empty() {
+        let reason = match (level.backup.is_empty(), unavailable.is_empty()) {
+            (true, true) => "nobody to page: the targets resolved to no one".to_owned(),
+            (true, false) => "nobody available: every target is away or unreachable".to_owned(),
+            (false, _) => "nobody available among the targets or the backup".to_owned(),
+        };
         effects.push(Effect::Record(Record {
             action: Action::LevelSkipped,
             actor: "system".into(),
             from: Some(incident.snapshot()),
             to: incident.snapshot(),
-            reason: Some("no reachable user: the level's targets resolved to nobody with a contact method".into()),
-            detail: serde_json::json!({"targets": level.targets.iter().map(|t| t.to_string()).collect::<Vec<_>>()}),
+            reason: Some(reason),
+            detail: serde_json::json!({
+                "targets": level.targets.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                "backup": level.backup.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                "unavailable": unavailable,
+            }),
         }));
     }
-    serde_json::Value::Array(paged)
+    out.insert("paged".into(), serde_json::Value::Array(paged));
+    if !unavailable.is_empty() {
+        out.insert("unavailable".into(), serde_json::Value::Array(unavailable));
+    }
+    if backup_used {
+        out.insert("backup_used".into(), serde_json::Value::Bool(true));
+    }
+    out
+}
+
+/// Plans notifications for every available user `targets` resolve to, once each.
+fn page(
+    incident: &Incident,
+    targets: &[crate::config::Target],
+    dir: &dyn Directory,
+    at: Timestamp,
+    seen: &mut HashSet<UserId>,
+    unavailable: &mut Vec<serde_json::Value>,
+    effects: &mut Vec<Effect>,
+) -> Vec<serde_json::Value> {
+    let mut paged = Vec::new();
+    for target in targets {
+        for c in dir.resolve(target, at) {
+            if !seen.insert(c.user.clone()) {
+                continue;
+            }
+            if let Some(reason) = c.unavailable {
+                unavailable
+                    .push(serde_json::json!({"user": c.user, "via": c.via, "reason": reason}));
+                continue;
+            }
+            for (rule, r) in dir.notification_rules(&c.user).iter().enumerate() {
+                effects.push(Effect::Notify(Notification {
+                    user: c.user.clone(),
+                    contact_method: r.contact_method.clone(),
+                    level: incident.level,
+                    round: incident.round,
+                    rule: rule as u32,
+                    due_at: at + r.after.to_span(),
+                }));
+            }
+            paged.push(serde_json::json!({"user": c.user, "via": c.via}));
+        }
+    }
+    paged
 }

@@ -42,6 +42,10 @@ fn user(id: &str, rules: &[(&str, u64)]) -> User {
                 after: Duration::from_secs(*after),
             })
             .collect(),
+        skills: vec![],
+        languages: vec![],
+        region: None,
+        away: vec![],
     }
 }
 
@@ -54,6 +58,7 @@ fn policy(levels: Vec<(Vec<Target>, u64)>, repeat: u32) -> EscalationPolicy {
             .into_iter()
             .map(|(targets, secs)| Level {
                 targets,
+                backup: vec![],
                 escalate_after: Duration::from_secs(secs),
             })
             .collect(),
@@ -103,11 +108,11 @@ fn notified(effects: &[Effect]) -> Vec<(String, u32, u32, Timestamp)> {
 fn two_levels() -> (EscalationPolicy, Catalog) {
     let p = policy(
         vec![
-            (vec![Target::User(uid("alice"))], 900),
+            (vec![Target::user(uid("alice"))], 900),
             (
                 vec![
-                    Target::User(uid("bob")),
-                    Target::Team(TeamId::parse("sre").unwrap()),
+                    Target::user(uid("bob")),
+                    Target::team(TeamId::parse("sre").unwrap()),
                 ],
                 900,
             ),
@@ -273,7 +278,7 @@ fn resolve_ends_the_incident_and_refuses_further_input() {
 fn skipping_levels_needs_the_manager_role_and_a_reason() {
     let p = policy(
         (0..4)
-            .map(|_| (vec![Target::User(uid("alice"))], 60))
+            .map(|_| (vec![Target::user(uid("alice"))], 60))
             .collect(),
         0,
     );
@@ -333,8 +338,8 @@ fn skipping_levels_needs_the_manager_role_and_a_reason() {
 fn a_level_nobody_can_answer_is_skipped_at_once() {
     let p = policy(
         vec![
-            (vec![Target::Team(TeamId::parse("ghosts").unwrap())], 600),
-            (vec![Target::User(uid("alice"))], 600),
+            (vec![Target::team(TeamId::parse("ghosts").unwrap())], 600),
+            (vec![Target::user(uid("alice"))], 600),
         ],
         0,
     );
@@ -381,8 +386,8 @@ fn op() -> impl Strategy<Value = Op> {
 /// A random policy over users u0..u3 (each with one or two rules) and a team of two.
 fn scenario() -> impl Strategy<Value = (EscalationPolicy, u32)> {
     let target = prop_oneof![
-        (0usize..4).prop_map(|i| Target::User(uid(&format!("u{i}")))),
-        Just(Target::Team(TeamId::parse("t").unwrap())),
+        (0usize..4).prop_map(|i| Target::user(uid(&format!("u{i}")))),
+        Just(Target::team(TeamId::parse("t").unwrap())),
     ];
     let level = (proptest::collection::vec(target, 1..3), 1u64..7200);
     (proptest::collection::vec(level, 1..5), 0u32..3)

@@ -3,12 +3,15 @@
 
 use super::ConfigError;
 use super::tree::*;
-use super::{
-    Config, ContactKind, ContactMethod, EscalationPolicy, Integration, IntegrationKind, Level,
-    NotificationRule, Service, Target, Team, User,
+use crate::config::{
+    Config, ContactKind, ContactMethod, Day, EscalationPolicy, Filter, Integration,
+    IntegrationKind, Layer, Level, NotificationRule, Override, Restriction, Rotation, Schedule,
+    Service, Target, TargetKind, Team, User, Window,
 };
 use crate::duration::Duration;
-use crate::ids::{ContactMethodId, IdError, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
+use crate::ids::{
+    ContactMethodId, IdError, LayerId, PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId,
+};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt::Display;
@@ -20,6 +23,7 @@ pub(super) enum Kind {
     Team,
     Policy,
     Service,
+    Schedule,
 }
 
 impl Kind {
@@ -29,6 +33,7 @@ impl Kind {
             Kind::Team => "team",
             Kind::Policy => "escalation policy",
             Kind::Service => "service",
+            Kind::Schedule => "schedule",
         }
     }
 }
@@ -45,7 +50,7 @@ pub(super) struct Reference {
 pub(super) struct Checker {
     pub(super) errors: Vec<ConfigError>,
     /// Per [`Kind`]: id to where it was first defined.
-    pub(super) defined: [HashMap<String, Pos>; 4],
+    pub(super) defined: [HashMap<String, Pos>; 5],
     pub(super) references: Vec<Reference>,
     /// Routing key to the service that declared it first.
     pub(super) routing_keys: HashMap<String, String>,
@@ -111,13 +116,20 @@ impl Checker {
         if root.is_null() {
             return Config::default();
         }
-        let keys = ["users", "teams", "escalation_policies", "services"];
+        let keys = [
+            "users",
+            "teams",
+            "schedules",
+            "escalation_policies",
+            "services",
+        ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
         };
         Config {
             users: self.items(&f, "users", None, Self::user),
             teams: self.items(&f, "teams", None, Self::team),
+            schedules: self.items(&f, "schedules", None, Self::schedule),
             escalation_policies: self.items(&f, "escalation_policies", None, Self::policy),
             services: self.items(&f, "services", None, Self::service),
         }
@@ -130,6 +142,10 @@ impl Checker {
             "time_zone",
             "contact_methods",
             "notification_rules",
+            "skills",
+            "languages",
+            "region",
+            "away",
         ];
         let f = self.fields(node, &path, &keys)?;
         let id = self.identity(&f, Kind::User, UserId::parse);
@@ -144,12 +160,24 @@ impl Checker {
         let notification_rules = self.items(&f, "notification_rules", None, |this, n, p| {
             this.notification_rule(n, p, id.as_ref(), &methods)
         });
+        let skills = self.items(&f, "skills", None, |this, n, p| {
+            this.text(n, &p).map(str::to_owned)
+        });
+        let languages = self.items(&f, "languages", None, |this, n, p| {
+            this.text(n, &p).map(str::to_owned)
+        });
+        let region = self.optional_text(&f, "region");
+        let away = self.items(&f, "away", None, Self::window);
         Some(User {
             id: id?,
             name,
             time_zone,
             contact_methods,
             notification_rules,
+            skills,
+            languages,
+            region,
+            away,
         })
     }
 
@@ -307,13 +335,14 @@ impl Checker {
     }
 
     pub(super) fn level(&mut self, node: &Node, path: String) -> Option<Level> {
-        let f = self.fields(node, &path, &["targets", "escalate_after"])?;
+        let f = self.fields(node, &path, &["targets", "backup", "escalate_after"])?;
         let targets = self.items(
             &f,
             "targets",
             Some("must have at least one target"),
             Self::target,
         );
+        let backup = self.items(&f, "backup", None, Self::target);
         let escalate_after = self.required(&f, "escalate_after").and_then(|n| {
             let path = f.path("escalate_after");
             let after = self.duration(n, &path)?;
@@ -324,12 +353,14 @@ impl Checker {
         });
         Some(Level {
             targets,
+            backup,
             escalate_after: escalate_after?,
         })
     }
 
     pub(super) fn target(&mut self, node: &Node, path: String) -> Option<Target> {
-        const SHAPE: &str = "expected a mapping such as {user: alice} or {team: sre}";
+        const SHAPE: &str =
+            "expected a mapping such as {user: alice}, {team: sre} or {schedule: primary}";
         let entries = match &node.value {
             Value::Map(entries) => entries,
             Value::Invalid => return None,
@@ -338,30 +369,259 @@ impl Checker {
                 return None;
             }
         };
-        let f = self.fields(node, &path, &["user", "team"])?;
-        match (f.raw("user"), f.raw("team")) {
-            (Some(n), None) => self
-                .reference(Kind::User, n, &f.path("user"), UserId::parse)
-                .map(Target::User),
-            (None, Some(n)) => self
-                .reference(Kind::Team, n, &f.path("team"), TeamId::parse)
-                .map(Target::Team),
-            (Some(_), Some(_)) => {
-                self.error(
-                    f.pos,
-                    &path,
-                    "a target names one user or one team, not both",
-                );
-                None
-            }
-            (None, None) => {
-                // An unknown key was reported already; an empty mapping was not.
-                if entries.is_empty() {
+        let keys = ["user", "team", "schedule", "skill", "language", "region"];
+        let f = self.fields(node, &path, &keys)?;
+        let filter = Filter {
+            skill: self.optional_text(&f, "skill"),
+            language: self.optional_text(&f, "language"),
+            region: self.optional_text(&f, "region"),
+        };
+        let named: Vec<&str> = ["user", "team", "schedule"]
+            .into_iter()
+            .filter(|k| f.raw(k).is_some())
+            .collect();
+        let kind = match named.as_slice() {
+            ["user"] => self
+                .reference(Kind::User, f.raw("user")?, &f.path("user"), UserId::parse)
+                .map(TargetKind::User),
+            ["team"] => self
+                .reference(Kind::Team, f.raw("team")?, &f.path("team"), TeamId::parse)
+                .map(TargetKind::Team),
+            ["schedule"] => self
+                .reference(
+                    Kind::Schedule,
+                    f.raw("schedule")?,
+                    &f.path("schedule"),
+                    ScheduleId::parse,
+                )
+                .map(TargetKind::Schedule),
+            [] => {
+                // An unknown key was reported already; an empty mapping or bare filters were not.
+                if entries.is_empty() || !filter.is_empty() {
                     self.error(node.pos, &path, SHAPE);
                 }
                 None
             }
+            _ => {
+                self.error(
+                    f.pos,
+                    &path,
+                    "a target names one user, one team or one schedule",
+                );
+                None
+            }
+        };
+        Some(Target {
+            kind: kind?,
+            filter,
+        })
+    }
+
+    pub(super) fn window(&mut self, node: &Node, path: String) -> Option<Window> {
+        let f = self.fields(node, &path, &["from", "to"])?;
+        self.window_of(&f)
+    }
+
+    /// The `from` and `to` of a mapping, `from` strictly first.
+    pub(super) fn window_of(&mut self, f: &Fields) -> Option<Window> {
+        let from = self
+            .required(&f, "from")
+            .and_then(|n| self.instant(n, &f.path("from")));
+        let to = self
+            .required(&f, "to")
+            .and_then(|n| self.instant(n, &f.path("to")));
+        let (from, to) = (from?, to?);
+        if from >= to {
+            self.error(f.pos, &f.path("to"), "must be later than from");
+            return None;
         }
+        Some(Window { from, to })
+    }
+
+    /// An instant written with its offset (`2026-12-24T18:00:00+01:00` or `…Z`).
+    pub(super) fn instant(&mut self, node: &Node, path: &str) -> Option<jiff::Timestamp> {
+        let text = self.text(node, path)?;
+        text.parse::<jiff::Timestamp>()
+            .map_err(|_| {
+                let message = format!(
+                    "{text:?} is not a timestamp with an offset, such as 2026-12-24T18:00:00+01:00"
+                );
+                self.error(node.pos, path, message)
+            })
+            .ok()
+    }
+
+    pub(super) fn schedule(&mut self, node: &Node, path: String) -> Option<Schedule> {
+        let f = self.fields(
+            node,
+            &path,
+            &["id", "name", "time_zone", "layers", "overrides"],
+        )?;
+        let id = self.identity(&f, Kind::Schedule, ScheduleId::parse);
+        let name = self.optional_text(&f, "name");
+        let time_zone = match f.get("time_zone") {
+            Some(_) => self.time_zone(&f),
+            None => {
+                self.required(&f, "time_zone");
+                None
+            }
+        };
+        let mut layer_ids = HashMap::new();
+        let layers = self.items(
+            &f,
+            "layers",
+            Some("must have at least one layer"),
+            |this, n, p| this.layer(n, p, &mut layer_ids),
+        );
+        let overrides = self.items(&f, "overrides", None, Self::schedule_override);
+        Some(Schedule {
+            id: id?,
+            name,
+            time_zone: time_zone?,
+            layers,
+            overrides,
+        })
+    }
+
+    pub(super) fn layer(
+        &mut self,
+        node: &Node,
+        path: String,
+        seen: &mut HashMap<String, Pos>,
+    ) -> Option<Layer> {
+        let keys = [
+            "id",
+            "time_zone",
+            "start",
+            "rotation",
+            "members",
+            "restrictions",
+        ];
+        let f = self.fields(node, &path, &keys)?;
+        let id = self.required(&f, "id").and_then(|n| {
+            let path = f.path("id");
+            let id = self.id(n, &path, LayerId::parse)?;
+            if let Some(first) = first_definition(seen, id.as_str(), n.pos) {
+                self.error(n.pos, &path, duplicate_id(id.as_str(), first));
+            }
+            Some(id)
+        });
+        let time_zone = self.time_zone(&f);
+        let start = self.required(&f, "start").and_then(|n| {
+            let path = f.path("start");
+            let text = self.text(n, &path)?;
+            text.parse::<jiff::civil::DateTime>()
+                .map_err(|_| {
+                    let message =
+                        format!("{text:?} is not a local date and time such as 2026-11-30T09:00");
+                    self.error(n.pos, &path, message)
+                })
+                .ok()
+        });
+        let rotation = self
+            .required(&f, "rotation")
+            .and_then(|n| self.rotation(n, &f.path("rotation")));
+        let members = self.items(
+            &f,
+            "members",
+            Some("must have at least one member"),
+            |this, n, p| this.reference(Kind::User, n, &p, UserId::parse),
+        );
+        let restrictions = self.items(&f, "restrictions", None, Self::restriction);
+        Some(Layer {
+            id: id?,
+            time_zone,
+            start: start?,
+            rotation: rotation?,
+            members,
+            restrictions,
+        })
+    }
+
+    pub(super) fn rotation(&mut self, node: &Node, path: &str) -> Option<Rotation> {
+        const MESSAGE: &str = "expected hourly, daily, weekly or {every: DURATION}";
+        match &node.value {
+            Value::Scalar { text, .. } => match text.as_str() {
+                "hourly" => Some(Rotation::Hourly),
+                "daily" => Some(Rotation::Daily),
+                "weekly" => Some(Rotation::Weekly),
+                other => {
+                    self.error(
+                        node.pos,
+                        path,
+                        format!("unknown rotation {other:?}; {MESSAGE}"),
+                    );
+                    None
+                }
+            },
+            Value::Map(_) => {
+                let f = self.fields(node, path, &["every"])?;
+                let n = self.required(&f, "every")?;
+                let every = self.duration(n, &f.path("every"))?;
+                if every < Duration::from_secs(60) {
+                    self.error(n.pos, &f.path("every"), "must be at least 1m");
+                    return None;
+                }
+                Some(Rotation::Every(every))
+            }
+            Value::Invalid => None,
+            Value::List(_) => {
+                self.error(node.pos, path, MESSAGE);
+                None
+            }
+        }
+    }
+
+    pub(super) fn restriction(&mut self, node: &Node, path: String) -> Option<Restriction> {
+        let f = self.fields(node, &path, &["days", "from", "to"])?;
+        let days = self.items(&f, "days", Some("must name at least one day"), |this, n, p| {
+            let text = this.text(n, &p)?;
+            Day::parse(text).or_else(|| {
+                this.error(n.pos, &p, format!("unknown day {text:?}; expected one of: mon, tue, wed, thu, fri, sat, sun"));
+                None
+            })
+        });
+        let time = |this: &mut Self, key: &str| {
+            let n = this.required(&f, key)?;
+            let path = f.path(key);
+            let text = this.text(n, &path)?;
+            text.parse::<jiff::civil::Time>()
+                .ok()
+                .filter(|_| text.len() >= 4)
+                .or_else(|| {
+                    this.error(
+                        n.pos,
+                        &path,
+                        format!("{text:?} is not a time of day such as 09:00"),
+                    );
+                    None
+                })
+        };
+        let from = time(self, "from");
+        let to = time(self, "to");
+        Some(Restriction {
+            days,
+            from: from?,
+            to: to?,
+        })
+    }
+
+    pub(super) fn schedule_override(&mut self, node: &Node, path: String) -> Option<Override> {
+        let f = self.fields(node, &path, &["user", "replaces", "from", "to"])?;
+        let user = self
+            .required(&f, "user")
+            .and_then(|n| self.reference(Kind::User, n, &f.path("user"), UserId::parse));
+        let replaces = match f.get("replaces") {
+            Some(n) => Some(self.reference(Kind::User, n, &f.path("replaces"), UserId::parse)?),
+            None => None,
+        };
+        let Window { from, to } = self.window_of(&f)?;
+        Some(Override {
+            user: user?,
+            replaces,
+            from,
+            to,
+        })
     }
 
     pub(super) fn service(&mut self, node: &Node, path: String) -> Option<Service> {

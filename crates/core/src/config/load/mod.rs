@@ -7,10 +7,7 @@
 //! itself point at the alias, errors inside it at the anchored text. Merge keys
 //! (`<<`) and tags other than the core `!!str`, `!!seq` and `!!map` are refused.
 
-use super::{
-    Config, ContactKind, ContactMethod, EscalationPolicy, Integration, IntegrationKind, Level,
-    NotificationRule, Service, Target, Team, User,
-};
+use super::Config;
 
 mod check;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The loader's specification.
 
 use super::*;
+use crate::config::{ContactKind, IntegrationKind, Target};
 use crate::duration::Duration;
 use crate::ids::{IdError, TeamId, UserId};
 use check::is_http_url;
@@ -81,8 +82,8 @@ fn loads_the_documented_example() {
     assert_eq!(
         policy.levels[1].targets,
         vec![
-            Target::User(UserId::parse("bob").unwrap()),
-            Target::Team(TeamId::parse("sre").unwrap())
+            Target::user(UserId::parse("bob").unwrap()),
+            Target::team(TeamId::parse("sre").unwrap())
         ]
     );
     let service = &config.services[0];
@@ -219,7 +220,7 @@ users: [{id: alice}]
                 5,
                 9,
                 "escalation_policies[0].levels[0].escalate_afer",
-                "unknown key \"escalate_afer\"; expected one of: targets, escalate_after"
+                "unknown key \"escalate_afer\"; expected one of: targets, backup, escalate_after"
             ),
         ]
     );
@@ -233,7 +234,7 @@ fn unknown_top_level_keys_are_errors() {
             2,
             1,
             "service",
-            "unknown key \"service\"; expected one of: users, teams, escalation_policies, services"
+            "unknown key \"service\"; expected one of: users, teams, schedules, escalation_policies, services"
         )
     );
     assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
@@ -453,19 +454,19 @@ escalation_policies:
                 10,
                 19,
                 "escalation_policies[1].levels[0].targets[0]",
-                "expected a mapping such as {user: alice} or {team: sre}"
+                "expected a mapping such as {user: alice}, {team: sre} or {schedule: primary}"
             ),
             e(
                 10,
                 26,
                 "escalation_policies[1].levels[0].targets[1]",
-                "a target names one user or one team, not both"
+                "a target names one user, one team or one schedule"
             ),
             e(
                 10,
                 46,
                 "escalation_policies[1].levels[0].targets[2]",
-                "expected a mapping such as {user: alice} or {team: sre}"
+                "expected a mapping such as {user: alice}, {team: sre} or {schedule: primary}"
             ),
         ]
     );
