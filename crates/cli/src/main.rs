@@ -3,6 +3,7 @@
 //! server's API.
 
 mod incidents;
+mod schedules;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -54,6 +55,38 @@ enum Command {
         /// The YAML configuration file.
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
+        /// Also report every stretch in this coming period (e.g. 28d) when a
+        /// schedule has nobody on call; exits non-zero if there is one.
+        #[arg(long, value_parser = parse_duration)]
+        coverage: Option<escalator_core::duration::Duration>,
+    },
+    /// Who is on call, per schedule.
+    Oncall {
+        /// Only this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// RFC 3339 instant; default now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// A schedule's final shifts over a period.
+    Shifts {
+        #[arg(long)]
+        schedule: String,
+        /// RFC 3339; default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339; default a week after --from.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Validate and apply a configuration file, all or nothing.
     Apply {
@@ -116,6 +149,10 @@ enum TokenCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+fn parse_duration(s: &str) -> Result<escalator_core::duration::Duration, String> {
+    escalator_core::duration::Duration::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -207,8 +244,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { file } => match load_config_file(&file)? {
+        Command::Validate { file, coverage } => match load_config_file(&file)? {
             Ok(c) => {
+                if let Some(horizon) = coverage {
+                    let gaps = schedules::coverage(&c, horizon)?;
+                    if gaps > 0 {
+                        eprintln!(
+                            "{}: valid, but schedules have {gaps} gap(s) in the next {horizon}",
+                            file.display()
+                        );
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
                 println!(
                     "{}: valid ({} users, {} teams, {} escalation policies, {} services)",
                     file.display(),
@@ -313,6 +360,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Incidents(args) => incidents::run(args).await,
+        Command::Oncall {
+            schedule,
+            at,
+            output,
+            db,
+        } => {
+            schedules::oncall(
+                &open(&db).await?,
+                schedule.as_deref(),
+                at.as_deref(),
+                output,
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Shifts {
+            schedule,
+            from,
+            to,
+            output,
+            db,
+        } => {
+            schedules::shifts(
+                &open(&db).await?,
+                &schedule,
+                from.as_deref(),
+                to.as_deref(),
+                output,
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -33,6 +33,8 @@ pub trait Directory {
 /// through the API.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Extras {
+    /// Changes whenever any of the rest does.
+    pub version: i64,
     pub overrides: Vec<(ScheduleId, Override)>,
     pub away: Vec<(UserId, Window)>,
 }
@@ -42,6 +44,7 @@ pub struct Extras {
 pub struct Catalog {
     config: Config,
     revision: i64,
+    extras_version: i64,
     users: HashMap<UserId, usize>,
     teams: HashMap<TeamId, usize>,
     policies: HashMap<PolicyId, usize>,
@@ -105,6 +108,7 @@ impl Catalog {
         Self {
             config,
             revision,
+            extras_version: extras.version,
             users,
             teams,
             policies,
@@ -121,6 +125,10 @@ impl Catalog {
     /// The stored configuration revision this catalog was built from (0: none applied).
     pub fn revision(&self) -> i64 {
         self.revision
+    }
+    /// The version of the API-made state (overrides, availability) it includes.
+    pub fn extras_version(&self) -> i64 {
+        self.extras_version
     }
     pub fn user(&self, id: &UserId) -> Option<&User> {
         self.users.get(id).map(|&i| &self.config.users[i])

@@ -9,11 +9,10 @@ pub mod runner;
 mod state;
 mod tls;
 
-pub use state::{AppState, SharedCatalog};
+pub use state::{AppState, SharedCatalog, load_catalog};
 
 use anyhow::Context;
 use escalator_core::config::Config;
-use escalator_core::directory::Catalog;
 use escalator_notify::{Channels, WebhookSender};
 use escalator_store::{Dialect, Store};
 use std::net::SocketAddr;
@@ -62,15 +61,12 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
             "configuration applied from {source}"
         );
     }
-    let catalog = match store.current_config().await? {
-        Some((revision, config)) => Catalog::new(config, revision),
-        None => {
-            tracing::warn!(
-                "no configuration applied yet: events will be refused until one is (escalator apply -f FILE)"
-            );
-            Catalog::default()
-        }
-    };
+    let catalog = state::load_catalog(&store).await?;
+    if catalog.revision() == 0 {
+        tracing::warn!(
+            "no configuration applied yet: events will be refused until one is (escalator apply -f FILE)"
+        );
+    }
     if store.dialect() == Dialect::Sqlite {
         // SQLite has one server per file: any send still marked in flight belonged
         // to a process that died. Send those again now, with the same idempotency key.

@@ -37,15 +37,25 @@ pub(crate) async fn refresh(
     shared: &SharedCatalog,
 ) -> Result<Arc<Catalog>, escalator_store::StoreError> {
     let current = shared.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let revision = store.config_revision().await?;
-    if revision == current.revision() {
+    let (revision, extras_version) = (
+        store.config_revision().await?,
+        store.extras_version().await?,
+    );
+    if revision == current.revision() && extras_version == current.extras_version() {
         return Ok(current);
     }
-    let Some((revision, config)) = store.current_config().await? else {
-        return Ok(current);
-    };
-    let fresh = Arc::new(Catalog::new(config, revision));
+    let fresh = Arc::new(load_catalog(store).await?);
     *shared.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
-    tracing::info!(revision, "configuration reloaded");
+    tracing::info!(revision, extras_version, "configuration reloaded");
     Ok(fresh)
+}
+
+/// The catalog for what is in the database now: the configuration in force
+/// plus overrides and availability set through the API.
+pub async fn load_catalog(store: &Store) -> Result<Catalog, escalator_store::StoreError> {
+    let extras = store.extras(jiff::Timestamp::now()).await?;
+    Ok(match store.current_config().await? {
+        Some((revision, config)) => Catalog::with_extras(config, revision, &extras),
+        None => Catalog::with_extras(Default::default(), 0, &extras),
+    })
 }

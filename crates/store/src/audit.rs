@@ -136,10 +136,31 @@ fn describe(r: &Record) -> String {
                     .collect()
             })
             .unwrap_or_default();
-        match names.is_empty() {
+        let mut text = match names.is_empty() {
             true => "nobody".to_owned(),
             false => names.join(", "),
+        };
+        if r.detail["backup_used"] == true {
+            text.push_str(" (the backup: no primary target was available)");
         }
+        let skipped: Vec<String> = r.detail["unavailable"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| {
+                        Some(format!(
+                            "{} ({})",
+                            p["user"].as_str()?,
+                            p["reason"].as_str()?
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !skipped.is_empty() {
+            text.push_str(&format!("; skipped {}", skipped.join(", ")));
+        }
+        text
     };
     let from_level = r.from.map(|f| f.level).unwrap_or(0);
     match r.action {

@@ -8,6 +8,7 @@
 mod audit;
 mod config;
 mod db;
+mod extras;
 mod incidents;
 mod migrate;
 mod outbox;
@@ -19,6 +20,7 @@ mod tokens;
 pub use audit::NewAudit;
 pub use config::Applied;
 pub use db::Dialect;
+pub use extras::{Availability, StoredOverride};
 pub use incidents::{IncidentFilter, IncidentRow, Page};
 pub use outbox::{Attempt, OutboxItem, Outcome};
 pub use timeline::TimelineEntry;

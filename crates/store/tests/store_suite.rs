@@ -552,3 +552,143 @@ async fn reopening_a_sqlite_file_keeps_its_data() {
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.config_revision().await.unwrap(), 1);
 }
+
+mod extras {
+    use super::*;
+    use escalator_core::config::Override;
+    use escalator_core::ids::ScheduleId;
+
+    async fn overrides_and_availability_are_kept_and_versioned(store: Store) {
+        let sid = ScheduleId::parse("primary").unwrap();
+        let v0 = store.extras_version().await.unwrap();
+        let o = Override {
+            user: UserId::parse("bob").unwrap(),
+            replaces: Some(UserId::parse("alice").unwrap()),
+            from: t0(),
+            to: t0() + secs(3600),
+        };
+        let id = store.add_override(&sid, &o, "test", t0()).await.unwrap();
+        assert!(store.extras_version().await.unwrap() > v0);
+        let stored = store.overrides(&sid).await.unwrap();
+        assert_eq!((stored.len(), stored[0].id, &stored[0].window), (1, id, &o));
+        let extras = store.extras(t0()).await.unwrap();
+        assert_eq!(extras.overrides, vec![(sid.clone(), o.clone())]);
+        // Past overrides are not loaded into catalogs.
+        assert!(
+            store
+                .extras(t0() + secs(7200))
+                .await
+                .unwrap()
+                .overrides
+                .is_empty()
+        );
+        assert!(
+            !store
+                .remove_override(&sid, id + 100, "test", t0())
+                .await
+                .unwrap()
+        );
+        assert!(store.remove_override(&sid, id, "test", t0()).await.unwrap());
+        assert!(store.overrides(&sid).await.unwrap().is_empty());
+
+        let alice = UserId::parse("alice").unwrap();
+        store
+            .set_availability(&alice, true, None, Some("holiday"), "test", t0())
+            .await
+            .unwrap();
+        let away = store.extras(t0()).await.unwrap().away;
+        assert_eq!(away.len(), 1);
+        assert_eq!(away[0].0, alice);
+        assert_eq!(away[0].1.to, Timestamp::MAX, "until further notice");
+        store
+            .set_availability(&alice, false, None, None, "test", t0())
+            .await
+            .unwrap();
+        assert!(store.extras(t0()).await.unwrap().away.is_empty());
+        let actions: Vec<String> = store
+            .audit_entries(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                "override_added",
+                "override_removed",
+                "availability_set",
+                "availability_set"
+            ]
+        );
+        assert_eq!(super::verify_audit(&store).await, 4);
+    }
+
+    async fn calendar_feeds_rotate_and_revoke(store: Store) {
+        let alice = UserId::parse("alice").unwrap();
+        store
+            .set_calendar_feed(&alice, "h1", "test", t0())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.calendar_feed_user("h1").await.unwrap(),
+            Some(alice.clone())
+        );
+        store
+            .set_calendar_feed(&alice, "h2", "test", t0())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.calendar_feed_user("h1").await.unwrap(),
+            None,
+            "a new secret revokes the old one"
+        );
+        assert!(
+            store
+                .revoke_calendar_feed(&alice, "test", t0())
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.calendar_feed_user("h2").await.unwrap(), None);
+        assert!(
+            !store
+                .revoke_calendar_feed(&alice, "test", t0())
+                .await
+                .unwrap()
+        );
+    }
+
+    mod sqlite {
+        #[tokio::test]
+        async fn overrides_and_availability_are_kept_and_versioned() {
+            let store = super::Store::open(&escalator_store::testing::sqlite_url())
+                .await
+                .unwrap();
+            super::overrides_and_availability_are_kept_and_versioned(store).await;
+        }
+        #[tokio::test]
+        async fn calendar_feeds_rotate_and_revoke() {
+            let store = super::Store::open(&escalator_store::testing::sqlite_url())
+                .await
+                .unwrap();
+            super::calendar_feeds_rotate_and_revoke(store).await;
+        }
+    }
+
+    mod postgres {
+        #[tokio::test]
+        async fn overrides_and_availability_are_kept_and_versioned() {
+            let store = super::Store::open(&escalator_store::testing::postgres_url().await)
+                .await
+                .unwrap();
+            super::overrides_and_availability_are_kept_and_versioned(store).await;
+        }
+        #[tokio::test]
+        async fn calendar_feeds_rotate_and_revoke() {
+            let store = super::Store::open(&escalator_store::testing::postgres_url().await)
+                .await
+                .unwrap();
+            super::calendar_feeds_rotate_and_revoke(store).await;
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! one without `replaces` stands in for everyone, one with `replaces` for that
 //! user only. All wall-clock arithmetic is in the layer's IANA zone.
 
+pub mod ical;
 mod layer;
 #[cfg(test)]
 mod tests;
@@ -199,10 +200,8 @@ impl CompiledSchedule {
                 while *c < intervals.len() && intervals[*c].end <= start {
                     *c += 1;
                 }
-                if base.is_none() {
-                    if let Some(i) = intervals.get(*c).filter(|i| i.start <= start) {
-                        base = Some((&i.user, &self.layers[li].id));
-                    }
+                if let (None, Some(i)) = (base, intervals.get(*c).filter(|i| i.start <= start)) {
+                    base = Some((&i.user, &self.layers[li].id));
                 }
             }
             let active = overrides

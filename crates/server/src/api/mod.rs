@@ -8,6 +8,8 @@ pub mod directory;
 pub mod error;
 pub mod events_v2;
 pub mod incidents;
+pub mod people;
+pub mod schedules;
 
 use crate::AppState;
 use axum::Json;
@@ -30,6 +32,7 @@ use utoipa_axum::routes;
         (name = "events", description = "Ingestion in monitoring tools' formats"),
         (name = "incidents", description = "Incidents and the actions on them"),
         (name = "configuration", description = "Users, teams, policies, services"),
+        (name = "schedules", description = "On-call schedules, shifts, overrides, calendars"),
     )
 )]
 struct ApiDoc;
@@ -65,7 +68,18 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(directory::team))
         .routes(routes!(directory::policies))
         .routes(routes!(directory::policy))
-        .routes(routes!(config::export, config::apply));
+        .routes(routes!(config::export, config::apply))
+        .routes(routes!(schedules::list))
+        .routes(routes!(schedules::oncall))
+        .routes(routes!(schedules::oncall_all))
+        .routes(routes!(schedules::shifts))
+        .routes(routes!(schedules::gaps))
+        .routes(routes!(schedules::calendar))
+        .routes(routes!(schedules::overrides, schedules::add_override))
+        .routes(routes!(schedules::remove_override))
+        .routes(routes!(people::availability, people::set_availability))
+        .routes(routes!(people::create_feed, people::revoke_feed))
+        .routes(routes!(people::feed));
     let (v1_router, v1_api) = v1.split_for_parts();
     let (events_router, events_api) = OpenApiRouter::new()
         .routes(routes!(events_v2::enqueue))

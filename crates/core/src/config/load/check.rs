@@ -425,10 +425,10 @@ impl Checker {
     /// The `from` and `to` of a mapping, `from` strictly first.
     pub(super) fn window_of(&mut self, f: &Fields) -> Option<Window> {
         let from = self
-            .required(&f, "from")
+            .required(f, "from")
             .and_then(|n| self.instant(n, &f.path("from")));
         let to = self
-            .required(&f, "to")
+            .required(f, "to")
             .and_then(|n| self.instant(n, &f.path("to")));
         let (from, to) = (from?, to?);
         if from >= to {
