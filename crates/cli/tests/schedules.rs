@@ -382,3 +382,63 @@ async fn validate_coverage_reports_every_gap() {
         "four weeks of nights and weekends: {gaps}\n{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_asks_is_told_when_their_shift_starts_once() {
+    let receiver = Receiver::start().await;
+    // A shift that started half a minute ago, in UTC.
+    let start = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(30));
+    let config = format!(
+        r#"users:
+  - id: henry
+    handoff_notice: true
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{url}"}}
+schedules:
+  - id: night
+    time_zone: UTC
+    layers:
+      - id: daily
+        start: "{start}"
+        rotation: daily
+        members: [henry]
+escalation_policies:
+  - id: p
+    levels:
+      - targets: [{{schedule: night}}]
+        escalate_after: 1h
+services:
+  - id: s
+    escalation_policy: p
+    integrations:
+      - {{type: events_v2, key: "{KEY}"}}
+"#,
+        url = receiver.url("/henry"),
+        start = start.strftime("%Y-%m-%dT%H:%M:%S"),
+    );
+    let mut server = Server::start(&escalator_store::testing::sqlite_url(), &config);
+    let notice = eventually(Duration::from_secs(10), "hand-off notice", || async {
+        receiver.received().into_iter().next()
+    })
+    .await;
+    assert_eq!(notice.body["type"], "shift.start");
+    assert_eq!(notice.body["schedule"], "night");
+    assert_eq!(notice.body["recipient"]["user"], "henry");
+    assert_eq!(
+        notice.body["shift"]["source"],
+        json!({"kind": "layer", "layer": "daily"})
+    );
+    // A restart does not tell henry again.
+    server.restart();
+    let viewer = token(&server.db, "viewer");
+    let (status, _) = server.get("/api/v1/oncall", &viewer).await;
+    assert_eq!(status, 200);
+    let out = cli(&["oncall", "--database", &server.db, "--output", "json"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("henry"));
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "one notice per shift, across restarts"
+    );
+}

@@ -7,7 +7,7 @@
 mod message;
 mod webhook;
 
-pub use message::{Message, Recipient, webhook_body};
+pub use message::{Message, Recipient, handoff_body, webhook_body};
 pub use webhook::{WebhookSender, sign};
 
 use std::time::Duration;

@@ -54,3 +54,23 @@ pub fn webhook_body(
         "sent_at": sent_at.to_string(),
     })
 }
+
+/// The `shift.start` webhook body: a hand-off notice, sent when a user who
+/// asked for one goes on call.
+pub fn handoff_body(
+    schedule: &str,
+    to: &Recipient<'_>,
+    shift: (Timestamp, Timestamp),
+    source: &Value,
+    idempotency_key: &str,
+    sent_at: Timestamp,
+) -> Value {
+    json!({
+        "type": "shift.start",
+        "schedule": schedule,
+        "shift": {"start": shift.0.to_string(), "end": shift.1.to_string(), "source": source},
+        "recipient": {"user": to.user, "contact_method": to.contact_method},
+        "idempotency_key": idempotency_key,
+        "sent_at": sent_at.to_string(),
+    })
+}

@@ -3,6 +3,7 @@
 //! drain) behind. Talks to the database only through `escalator_store`.
 
 pub mod api;
+mod handoff;
 pub mod links;
 pub mod notifier;
 pub mod runner;
@@ -120,6 +121,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let channels = Channels {
         webhook: WebhookSender::new(webhook_secret.into_bytes(), Duration::from_secs(10))?,
     };
+    let channels_for_handoffs = channels.clone();
     let notifier = notifier::Notifier::new(
         store.clone(),
         channels,
@@ -128,6 +130,9 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         notifier_wake.clone(),
     );
     tokio::spawn(notifier.run());
+    tokio::spawn(
+        handoff::Handoffs::new(store.clone(), catalog.clone(), channels_for_handoffs).run(),
+    );
 
     // Several nodes on one PostgreSQL: hear about work the others commit.
     let (listen_store, wake_runner, wake_notifier) =

@@ -376,3 +376,25 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// Claims the hand-off notice for one shift start; true for exactly one
+    /// caller, however many nodes ask.
+    pub async fn claim_handoff_notice(
+        &self,
+        schedule: &ScheduleId,
+        user: &UserId,
+        shift_start: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = self
+            .pool
+            .execute(
+                "INSERT INTO handoff_notices (schedule_id, user_id, shift_start, sent_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (schedule_id, user_id, shift_start) DO NOTHING",
+                &[schedule.as_str().into(), user.as_str().into(), ms(shift_start).into(), ms(now).into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}

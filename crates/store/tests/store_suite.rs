@@ -30,6 +30,7 @@ fn config() -> Config {
         languages: vec![],
         region: None,
         away: vec![],
+        handoff_notice: false,
     };
     Config {
         users: vec![user("alice"), user("bob")],

@@ -86,6 +86,9 @@ fn user(out: &mut String, user: &User) {
     if !user.away.is_empty() {
         block_list(out, "away", &user.away, window);
     }
+    if user.handoff_notice {
+        line(out, ITEM, "handoff_notice", "true");
+    }
 }
 
 fn window(w: &Window) -> String {
@@ -560,6 +563,7 @@ services:
                     languages: vec![],
                     region: None,
                     away: vec![],
+                    handoff_notice: false,
                 }
             })
             .collect();

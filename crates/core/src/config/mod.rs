@@ -53,6 +53,9 @@ pub struct User {
     /// Out-of-office windows: the user is skipped while one is in force.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub away: Vec<Window>,
+    /// Tell the user, on every contact method, when one of their shifts starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handoff_notice: bool,
 }
 
 impl User {

@@ -46,6 +46,7 @@ fn user(id: &str, rules: &[(&str, u64)]) -> User {
         languages: vec![],
         region: None,
         away: vec![],
+        handoff_notice: false,
     }
 }
 

@@ -29,5 +29,14 @@ CREATE TABLE calendar_feeds (
     created_at BIGINT NOT NULL
 );
 
+-- One row per hand-off notice sent: whichever node inserts it sends it.
+CREATE TABLE handoff_notices (
+    schedule_id TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL,
+    shift_start BIGINT  NOT NULL,
+    sent_at     BIGINT  NOT NULL,
+    PRIMARY KEY (schedule_id, user_id, shift_start)
+);
+
 -- Bumped with every change above, so every node knows to reload.
 INSERT INTO settings (key, value) VALUES ('extras_version', '0') ON CONFLICT (key) DO NOTHING;

@@ -146,6 +146,7 @@ impl Checker {
             "languages",
             "region",
             "away",
+            "handoff_notice",
         ];
         let f = self.fields(node, &path, &keys)?;
         let id = self.identity(&f, Kind::User, UserId::parse);
@@ -168,6 +169,10 @@ impl Checker {
         });
         let region = self.optional_text(&f, "region");
         let away = self.items(&f, "away", None, Self::window);
+        let handoff_notice = match f.get("handoff_notice") {
+            Some(n) => self.boolean(n, &f.path("handoff_notice"))?,
+            None => false,
+        };
         Some(User {
             id: id?,
             name,
@@ -178,6 +183,7 @@ impl Checker {
             languages,
             region,
             away,
+            handoff_notice,
         })
     }
 
@@ -872,6 +878,18 @@ impl Checker {
             self.error(node.pos, path, message);
         }
         found
+    }
+
+    pub(super) fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match &node.value {
+            Value::Scalar { text, plain: true } if text == "true" => Some(true),
+            Value::Scalar { text, plain: true } if text == "false" => Some(false),
+            Value::Invalid => None,
+            _ => {
+                self.error(node.pos, path, "expected true or false");
+                None
+            }
+        }
     }
 
     pub(super) fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
