@@ -14,6 +14,7 @@
 #   BENCH_DIAG=1                      also run ingest with pages deferred 1 h (notifier idle)
 #   BENCH_SKIP_BUILD=1                 use the existing target/release/escalator
 #   BENCH_RESULTS=FILE                 also keep the raw key=value results here
+#   BENCH_QUIET_WAIT=180               max seconds to wait for an idle machine before each phase
 #   BENCH_KEEP=1                       keep the temp dir (logs, SQLite files)
 set -euo pipefail
 
@@ -43,9 +44,11 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 result() { echo "$1=$2" >>"$RESULTS"; }
 
+exec 3>&2   # the trap reports here even if it fires inside a redirected command
 cleanup() {
     local rc=$?
     set +e
+    exec 2>&3
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -87,6 +90,21 @@ stop() {
     wait "$pid" 2>/dev/null || true
     for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
     PIDS=("${keep[@]}")
+}
+
+# run_wait OUTFILE CMD...: runs CMD to completion, output to OUTFILE, but as
+# a tracked background job, so an interrupt reaches the EXIT trap at once and
+# the trap ends CMD too.
+run_wait() {
+    local out=$1 pid rc=0 keep=()
+    shift
+    "$@" >"$out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+    return "$rc"
 }
 
 # wait_line FILE PATTERN PID SECONDS
@@ -171,6 +189,22 @@ ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/
 # machine_ticks: "busy total" clock ticks of the whole machine.
 machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
 
+# idle_check KEY: before a load phase, waits (up to BENCH_QUIET_WAIT seconds,
+# default 180) for the machine to be at least 85% idle over 2 s, and records
+# how idle it was: other work on the machine skews every figure.
+idle_check() {
+    local a b pct waited=0
+    while :; do
+        a=$(machine_ticks); sleep 2; b=$(machine_ticks)
+        pct=$(awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 - 100 * (y[1] - x[1]) / (y[2] - x[2])}')
+        ((pct < 85 && waited < ${BENCH_QUIET_WAIT:-180})) || break
+        ((waited % 30)) || log "machine only ${pct}% idle (something else is running); waiting for it to quieten"
+        waited=$((waited + 2))
+    done
+    result "$1.idle_before_pct" "$pct"
+    ((pct >= 85)) || log "WARNING: the machine was only ${pct}% idle before this phase: figures will be skewed"
+}
+
 # bench_ingest BACKEND [deferred]: wrk against /v2/enqueue. With `deferred`,
 # pages are planned 1 h after the incident opens, so the notifier sends
 # nothing during the run: a diagnostic of how much the notifier costs ingest.
@@ -187,10 +221,11 @@ bench_ingest() {
     start_server "$name" "$config" "$db"
 
     local cpu0 ctx0 m0 cpu1 ctx1 m1
+    idle_check "$key"
     cpu0=$(cpu_ticks "$SERVER_PID"); ctx0=$(ctx_switches "$SERVER_PID"); m0=$(machine_ticks)
     TARGET=escalator ROUTING_KEY=$(python3 "$BENCH_PY" routing-key 0) RUN_ID="$name" \
-        wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency -s "$HERE/load.lua" "$SERVER_URL" \
-        >"$WORK/$name.wrk" 2>&1 || { cat "$WORK/$name.wrk" >&2; die "wrk failed"; }
+        run_wait "$WORK/$name.wrk" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
+        -s "$HERE/load.lua" "$SERVER_URL" || { cat "$WORK/$name.wrk" >&2; die "wrk failed"; }
     cpu1=$(cpu_ticks "$SERVER_PID"); ctx1=$(ctx_switches "$SERVER_PID"); m1=$(machine_ticks)
     sed 's/^/    /' "$WORK/$name.wrk" >&2
     line=$(grep '^BENCH ' "$WORK/$name.wrk")
@@ -210,6 +245,10 @@ bench_ingest() {
     sleep 2
     incidents=$(python3 "$BENCH_PY" count "$db" "SELECT COUNT(*) FROM incidents")
     result "$key.incidents" "$incidents"
+    # Every incident of one runner batch carries the batch's timestamp: distinct
+    # created_at values count the group commits.
+    result "$key.events_per_commit" "$(awk -v n="$incidents" -v c="$(python3 "$BENCH_PY" count "$db" \
+        "SELECT COUNT(DISTINCT created_at) FROM incidents")" 'BEGIN {printf "%.1f", c ? n / c : 0}')"
     if ((incidents >= ok && incidents <= sent)); then
         if ((incidents == ok)); then
             result "$key.accounting" "exact"
@@ -276,14 +315,25 @@ EOF
         sleep 0.2
     done
     result am.version "$("$am" --version 2>&1 | head -1 | awk '{print $3}')"
+    idle_check am
+    local m0 m1
+    m0=$(machine_ticks)
     log "alertmanager: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
-    TARGET=alertmanager RUN_ID=am wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
-        -s "$HERE/load.lua" "http://127.0.0.1:$port" >"$WORK/alertmanager.wrk" 2>&1 \
+    TARGET=alertmanager RUN_ID=am run_wait "$WORK/alertmanager.wrk" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" \
+        --timeout 10s --latency -s "$HERE/load.lua" "http://127.0.0.1:$port" \
         || { cat "$WORK/alertmanager.wrk" >&2; die "wrk failed"; }
+    m1=$(machine_ticks)
+    result am.machine_busy_pct "$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')"
     sed 's/^/    /' "$WORK/alertmanager.wrk" >&2
     line=$(grep '^BENCH ' "$WORK/alertmanager.wrk")
     for k in ok ok_rps p50_ms p99_ms; do result "am.$k" "$(field "$line" "$k")"; done
     result am.failures $(($(field "$line" bad) + $(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_timeout)))
+    # Accounting on Alertmanager's side: alerts it counted as received, and
+    # distinct alerts it holds (every instance label was unique).
+    local metrics
+    metrics=$(curl -fsS "http://127.0.0.1:$port/metrics" || true)
+    result am.received "$(awk '/^alertmanager_alerts_received_total/ {s += $2} END {printf "%.0f", s}' <<<"$metrics")"
+    result am.held "$(awk '/^alertmanager_alerts\{state=/ {s += $2} END {printf "%.0f", s}' <<<"$metrics")"
     log "alertmanager: $(field "$line" ok_rps) alerts/s"
     stop "$pid"
 }
@@ -299,8 +349,12 @@ bench_escalation() {
     new_db "$b" esc
     db=$DB_URL
     start_server "esc-$b" "$config" "$db"
+    idle_check "$b.esc"
+    local m0 m1
+    m0=$(machine_ticks)
 
-    out=$(python3 "$BENCH_PY" open "$SERVER_URL" "esc-$b")
+    run_wait "$WORK/esc-$b.open" python3 "$BENCH_PY" open "$SERVER_URL" "esc-$b"
+    out=$(grep "^open_" "$WORK/esc-$b.open")
     echo "$out" | sed "s/^/$b.esc./" >>"$RESULTS"
     log "[$b] opened: $(tr '\n' ' ' <<<"$out")"
     [[ $(sed -n 's/^open_ok=//p' <<<"$out") == "$BENCH_INCIDENTS" ]] || log "[$b] WARNING: not every incident opened"
@@ -308,12 +362,16 @@ bench_escalation() {
     last=$((BENCH_FIRST_ESCALATION_S + (BENCH_POLICIES - 1) * BENCH_ESCALATION_STEP_S))
     timeout=$((last + 300))
     log "[$b] waiting for $BENCH_INCIDENTS escalations (last due ~${last}s after opening; timeout ${timeout}s)"
-    python3 "$BENCH_PY" wait "$db" "SELECT COUNT(*) FROM timeline WHERE kind = 'escalated'" \
-        "$BENCH_INCIDENTS" "$timeout" | sed "s/^/$b.esc.wait_/" >>"$RESULTS" || log "[$b] WARNING: not every incident escalated"
+    run_wait "$WORK/esc-$b.wait" python3 "$BENCH_PY" wait "$db" "SELECT COUNT(*) FROM timeline WHERE kind = 'escalated'" \
+        "$BENCH_INCIDENTS" "$timeout" || log "[$b] WARNING: not every incident escalated"
+    grep "=" "$WORK/esc-$b.wait" | sed "s/^/$b.esc.wait_/" >>"$RESULTS" || true
     log "[$b] waiting for level-2 pages to settle"
-    python3 "$BENCH_PY" wait "$db" \
+    run_wait "$WORK/esc-$b.l2wait" python3 "$BENCH_PY" wait "$db" \
         "SELECT COUNT(*) FROM notifications WHERE level = 2 AND status NOT IN ('pending', 'sending')" \
-        "$BENCH_INCIDENTS" 300 | sed "s/^/$b.esc.l2wait_/" >>"$RESULTS" || log "[$b] WARNING: level-2 pages still pending"
+        "$BENCH_INCIDENTS" 300 || log "[$b] WARNING: level-2 pages still pending"
+    grep "=" "$WORK/esc-$b.l2wait" | sed "s/^/$b.esc.l2wait_/" >>"$RESULTS" || true
+    m1=$(machine_ticks)
+    result "$b.esc.machine_busy_pct" "$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')"
 
     out=$(python3 "$BENCH_PY" lateness "$db")
     echo "$out" | sed "s/^/$b.esc./" >>"$RESULTS"
@@ -336,6 +394,9 @@ done
 
 result date "$(date -u +%Y-%m-%dT%H:%MZ)"
 result machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+result source "$(cd "$ROOT" && find crates Cargo.toml Cargo.lock -type f -not -path '*/target/*' -print0 | sort -z \
+    | xargs -0 sha256sum | sha256sum | cut -c1-12)  # fingerprint of the sources benchmarked"
+result postgres "$(psql -X -At "$PG/postgres" -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1)"
 result wrk.threads "$THREADS"
 result wrk.connections "$CONNS"
 result wrk.duration "$DURATION"
