@@ -5,13 +5,14 @@
 
 use crate::links::{LINK_LIFETIME, LinkSigner};
 use crate::runner::sleep_until;
-use escalator_core::engine::Status;
+use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
 use escalator_notify::{
     Channels, MAX_ATTEMPTS, Message, Recipient, SendResult, backoff, webhook_body,
 };
 use escalator_store::{OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -75,7 +76,8 @@ impl Notifier {
         }
     }
 
-    /// Claims one batch and sends it; returns how many were claimed.
+    /// Claims one batch and sends it; returns how many were claimed. Outcomes are
+    /// settled in groups, one transaction for all the sends that finished together.
     async fn drain_once(self: Arc<Self>) -> Result<usize, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.store.begin().await?;
@@ -84,40 +86,55 @@ impl Notifier {
             .await?;
         tx.commit().await?;
         let n = items.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let ids: Vec<IncidentId> = items.iter().map(|i| IncidentId(i.incident_id)).collect();
+        let incidents: HashMap<i64, Incident> = self
+            .store
+            .incidents_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.incident.id.0, r.incident))
+            .collect();
+        let incidents = Arc::new(incidents);
         let mut sends = JoinSet::new();
         for item in items {
-            let this = self.clone();
-            sends.spawn(async move { this.send_and_settle(item).await });
+            let (this, incidents) = (self.clone(), incidents.clone());
+            sends.spawn(async move {
+                let outcome = this.send(&item, incidents.get(&item.incident_id)).await;
+                (item, outcome)
+            });
         }
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(Err(e)) => tracing::error!("settling a notification: {e}"),
-                Err(e) => tracing::error!("send task failed: {e}"),
-                Ok(Ok(())) => {}
+        while let Some(first) = sends.join_next().await {
+            let mut done = vec![first];
+            while let Some(more) = sends.try_join_next() {
+                done.push(more);
             }
+            let now = Timestamp::now();
+            let mut tx = self.store.begin().await?;
+            for result in done {
+                match result {
+                    Ok((item, outcome)) => tx.settle_notification(&item, &outcome, now).await?,
+                    // A panicked send leaves its row leased; it is sent again when the lease runs out.
+                    Err(e) => tracing::error!("send task failed: {e}"),
+                }
+            }
+            tx.commit().await?;
         }
         Ok(n)
     }
 
-    async fn send_and_settle(&self, item: OutboxItem) -> Result<(), StoreError> {
-        let outcome = self.send(&item).await?;
-        let now = Timestamp::now();
-        let mut tx = self.store.begin().await?;
-        tx.settle_notification(&item, &outcome, now).await?;
-        tx.commit().await
-    }
-
-    async fn send(&self, item: &OutboxItem) -> Result<Outcome, StoreError> {
-        let Some(row) = self.store.incident(IncidentId(item.incident_id)).await? else {
-            return Ok(Outcome::Failed {
+    async fn send(&self, item: &OutboxItem, incident: Option<&Incident>) -> Outcome {
+        let Some(incident) = incident else {
+            return Outcome::Failed {
                 error: "incident not found".into(),
-            });
+            };
         };
-        let incident = row.incident;
         if incident.status != Status::Triggered {
-            return Ok(Outcome::Cancelled {
+            return Outcome::Cancelled {
                 reason: format!("incident is {}", incident.status),
-            });
+            };
         }
         let now = Timestamp::now();
         let token = self
@@ -126,7 +143,7 @@ impl Notifier {
         let ack_url = format!("{}/api/v1/ack/{token}", self.public_url);
         let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
         let body = webhook_body(
-            &incident,
+            incident,
             &incident_url,
             &Recipient {
                 user: &item.user,
@@ -144,7 +161,7 @@ impl Notifier {
             idempotency_key: item.idempotency_key.clone(),
             body: body.to_string().into_bytes(),
         };
-        Ok(match self.channels.deliver(&msg).await {
+        match self.channels.deliver(&msg).await {
             SendResult::Delivered { detail } => Outcome::Sent { detail },
             SendResult::Permanent { error } => Outcome::Failed { error },
             SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {
@@ -158,6 +175,6 @@ impl Notifier {
                     at: Timestamp::now() + wait,
                 }
             }
-        })
+        }
     }
 }

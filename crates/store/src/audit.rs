@@ -67,25 +67,19 @@ impl StoreTx {
             hash: String::new(),
         }
         .seal(prev_seq, &prev_hash);
-        self.tx
-            .execute(
-                "INSERT INTO audit_log (seq, at, actor, action, incident_id, from_state, to_state, reason, detail, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[
-                    entry.seq.into(),
-                    entry.at_ms.into(),
-                    entry.actor.clone().into(),
-                    entry.action.clone().into(),
-                    entry.incident_id.into(),
-                    entry.from_state.clone().into(),
-                    entry.to_state.clone().into(),
-                    entry.reason.clone().into(),
-                    entry.detail.clone().into(),
-                    entry.prev_hash.clone().into(),
-                    entry.hash.clone().into(),
-                ],
-            )
-            .await?;
+        self.pending.audit.push([
+            entry.seq.into(),
+            entry.at_ms.into(),
+            entry.actor.clone().into(),
+            entry.action.clone().into(),
+            entry.incident_id.into(),
+            entry.from_state.clone().into(),
+            entry.to_state.clone().into(),
+            entry.reason.clone().into(),
+            entry.detail.clone().into(),
+            entry.prev_hash.clone().into(),
+            entry.hash.clone().into(),
+        ]);
         self.audit_head = Some((entry.seq, entry.hash, true));
         Ok(entry.seq)
     }

@@ -206,6 +206,23 @@ impl Store {
             .transpose()
     }
 
+    /// Several incidents by id, in one query.
+    pub async fn incidents_by_id(&self, ids: &[IncidentId]) -> Result<Vec<IncidentRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM incidents WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().map(|id| id.0.into()).collect();
+            for row in self.pool.fetch_all(sql, &params).await? {
+                out.push(from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn incidents(&self, filter: &IncidentFilter) -> Result<Page<IncidentRow>> {
         let mut sql = format!("SELECT {COLUMNS} FROM incidents WHERE 1 = 1");
         let mut params: Vec<Value> = Vec::new();

@@ -6,6 +6,7 @@
 //! state, audit entry, timeline and outbox rows in the caller's transaction.
 
 mod audit;
+mod batch;
 mod config;
 mod db;
 mod extras;
@@ -117,6 +118,7 @@ impl Store {
             tx: self.pool.begin().await?,
             audit_head: None,
             wake_others: false,
+            pending: batch::Pending::default(),
         })
     }
 
@@ -159,6 +161,8 @@ pub struct StoreTx {
     audit_head: Option<(i64, String, bool)>,
     /// Whether the commit creates work other nodes should wake up for.
     wake_others: bool,
+    /// Appended rows, written in bulk (see [`batch`]).
+    pending: batch::Pending,
 }
 
 impl StoreTx {
@@ -172,6 +176,7 @@ impl StoreTx {
     }
 
     pub async fn commit(mut self) -> Result<()> {
+        self.pending.flush(&mut self.tx).await?;
         if self.wake_others && self.dialect() == Dialect::Postgres {
             // NOTIFY is transactional: listeners hear it only if this commits.
             self.tx

@@ -116,26 +116,20 @@ impl StoreTx {
         let address = match &method.kind {
             ContactKind::Webhook { url } => url.clone(),
         };
-        self.tx
-            .execute(
-                "INSERT INTO notifications (incident_id, idempotency_key, user_id, contact_method, channel, address, \
-                 level, round, status, due_at, attempts, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, $10, $10) \
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-                &[
-                    incident.0.into(),
-                    n.idempotency_key(incident).into(),
-                    n.user.as_str().into(),
-                    n.contact_method.as_str().into(),
-                    method.kind.type_name().into(),
-                    address.into(),
-                    n.level.into(),
-                    n.round.into(),
-                    ms(n.due_at).into(),
-                    ms(now).into(),
-                ],
-            )
-            .await?;
+        self.pending.notifications.push([
+            incident.0.into(),
+            n.idempotency_key(incident).into(),
+            n.user.as_str().into(),
+            n.contact_method.as_str().into(),
+            method.kind.type_name().into(),
+            address.into(),
+            n.level.into(),
+            n.round.into(),
+            "pending".into(),
+            ms(n.due_at).into(),
+            ms(now).into(),
+            ms(now).into(),
+        ]);
         Ok(())
     }
 
@@ -144,6 +138,8 @@ impl StoreTx {
         incident: IncidentId,
         now: Timestamp,
     ) -> Result<()> {
+        // Notifications planned earlier in this transaction must be cancelled too.
+        self.pending.flush_notifications(&mut self.tx).await?;
         let n = self
             .tx
             .execute(
@@ -170,18 +166,19 @@ impl StoreTx {
     }
 
     /// Claims up to `limit` due notifications (and ones whose sender's lease ran
-    /// out), marking them `sending` until `lease_until`.
+    /// out: it died mid-send), marking them `sending` until `lease_until`.
     pub async fn claim_notifications(
         &mut self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxItem>> {
+        let lock = self.dialect().skip_locked();
         let sql = format!(
-            "UPDATE notifications SET status = 'sending', attempts = attempts + 1, due_at = $2, updated_at = $1 \
-             WHERE id IN (SELECT id FROM notifications WHERE status IN ('pending', 'sending') AND due_at <= $1 \
-             ORDER BY due_at LIMIT $3{}) RETURNING {CLAIM_COLUMNS}",
-            self.dialect().skip_locked()
+            "UPDATE notifications SET status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1 \
+             WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $3{lock}) \
+             OR id IN (SELECT id FROM notifications WHERE status = 'sending' AND lease_until <= $1 ORDER BY lease_until LIMIT $3{lock}) \
+             RETURNING {CLAIM_COLUMNS}"
         );
         let mut items: Vec<OutboxItem> = self
             .tx
@@ -241,7 +238,7 @@ impl StoreTx {
         };
         self.tx
             .execute(
-                "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), last_error = $4, updated_at = $5 WHERE id = $1",
+                "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), lease_until = NULL, last_error = $4, updated_at = $5 WHERE id = $1",
                 &[item.id.into(), status.into(), due.map(ms).into(), error.into(), ms(now).into()],
             )
             .await?;
@@ -267,7 +264,8 @@ impl Store {
     /// The earliest time the notifier has work: a due send or an expiring lease.
     pub async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
         self.min_instant(
-            "SELECT MIN(due_at) FROM notifications WHERE status IN ('pending', 'sending')",
+            "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM notifications WHERE status = 'pending' \
+             UNION ALL SELECT MIN(lease_until) AS t FROM notifications WHERE status = 'sending') AS due",
         )
         .await
     }
@@ -277,7 +275,7 @@ impl Store {
     pub async fn release_leases(&self, now: Timestamp) -> Result<u64> {
         self.pool
             .execute(
-                "UPDATE notifications SET due_at = $1 WHERE status = 'sending'",
+                "UPDATE notifications SET lease_until = $1 WHERE status = 'sending'",
                 &[ms(now).into()],
             )
             .await

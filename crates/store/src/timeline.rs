@@ -37,12 +37,14 @@ impl StoreTx {
         message: &str,
         detail: &serde_json::Value,
     ) -> Result<()> {
-        self.tx
-            .execute(
-                "INSERT INTO timeline (incident_id, at, kind, actor, message, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[incident.0.into(), ms(at).into(), kind.into(), actor.into(), message.into(), detail.to_string().into()],
-            )
-            .await?;
+        self.pending.timeline.push([
+            incident.0.into(),
+            ms(at).into(),
+            kind.into(),
+            actor.into(),
+            message.into(),
+            detail.to_string().into(),
+        ]);
         Ok(())
     }
 }

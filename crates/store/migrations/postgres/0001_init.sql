@@ -35,7 +35,8 @@ CREATE INDEX incidents_due ON incidents (next_escalation_at) WHERE next_escalati
 CREATE INDEX incidents_status ON incidents (status, id);
 CREATE INDEX incidents_service ON incidents (service, id);
 
--- The outbox. due_at is the next attempt while pending, the lease expiry while sending.
+-- The outbox. due_at: when the next attempt is due (while pending). lease_until:
+-- while sending, when the sender's claim runs out and another may take it over.
 CREATE TABLE notifications (
     id              BIGSERIAL PRIMARY KEY,
     incident_id     BIGINT NOT NULL REFERENCES incidents (id),
@@ -48,12 +49,14 @@ CREATE TABLE notifications (
     round           BIGINT NOT NULL,
     status          TEXT    NOT NULL,
     due_at          BIGINT NOT NULL,
+    lease_until     BIGINT,
     attempts        BIGINT NOT NULL DEFAULT 0,
     last_error      TEXT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL
 );
-CREATE INDEX notifications_due ON notifications (due_at) WHERE status IN ('pending', 'sending');
+CREATE INDEX notifications_due ON notifications (due_at) WHERE status = 'pending';
+CREATE INDEX notifications_lease ON notifications (lease_until) WHERE status = 'sending';
 CREATE INDEX notifications_incident ON notifications (incident_id, id);
 
 CREATE TABLE timeline (

@@ -35,7 +35,8 @@ CREATE INDEX incidents_due ON incidents (next_escalation_at) WHERE next_escalati
 CREATE INDEX incidents_status ON incidents (status, id);
 CREATE INDEX incidents_service ON incidents (service, id);
 
--- The outbox. due_at is the next attempt while pending, the lease expiry while sending.
+-- The outbox. due_at: when the next attempt is due (while pending). lease_until:
+-- while sending, when the sender's claim runs out and another may take it over.
 CREATE TABLE notifications (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     incident_id     INTEGER NOT NULL REFERENCES incidents (id),
@@ -48,12 +49,14 @@ CREATE TABLE notifications (
     round           INTEGER NOT NULL,
     status          TEXT    NOT NULL,
     due_at          INTEGER NOT NULL,
+    lease_until     INTEGER,
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
-CREATE INDEX notifications_due ON notifications (due_at) WHERE status IN ('pending', 'sending');
+CREATE INDEX notifications_due ON notifications (due_at) WHERE status = 'pending';
+CREATE INDEX notifications_lease ON notifications (lease_until) WHERE status = 'sending';
 CREATE INDEX notifications_incident ON notifications (incident_id, id);
 
 CREATE TABLE timeline (
