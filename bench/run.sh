@@ -21,7 +21,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 BENCH_PY="$HERE/bench.py"
-BIN="$ROOT/target/release/escalator"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/escalator"
 
 BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}

@@ -12,6 +12,7 @@ use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
 use escalator_store::{Store, StoreError, StoreTx};
 use jiff::Timestamp;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -208,9 +209,51 @@ impl Runner {
     ) -> Result<Vec<Result<Done, RunError>>, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.store.begin().await?;
+        // One query finds the open incident of every event in the batch, and one
+        // allocates ids for those that will open one: no statement per event.
+        let keys: HashSet<(ServiceId, DedupKey)> = works
+            .iter()
+            .filter_map(|w| match w {
+                Work::Event {
+                    service, dedup_key, ..
+                } => Some((service.clone(), dedup_key.clone())),
+                Work::Act { .. } => None,
+            })
+            .collect();
+        let keys: Vec<_> = keys.into_iter().collect();
+        let open: HashMap<(ServiceId, DedupKey), Incident> = tx
+            .find_open_incidents(&keys)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    (r.incident.service.clone(), r.incident.dedup_key.clone()),
+                    r.incident,
+                )
+            })
+            .collect();
+        let opening: HashSet<(&ServiceId, &DedupKey)> = works
+            .iter()
+            .filter_map(|w| match w {
+                Work::Event {
+                    service,
+                    dedup_key,
+                    action: EventAction::Trigger,
+                    ..
+                } if !open.contains_key(&(service.clone(), dedup_key.clone())) => {
+                    Some((service, dedup_key))
+                }
+                _ => None,
+            })
+            .collect();
+        let ids = tx.allocate_incident_ids(opening.len()).await?;
+        let mut batch = Batch {
+            open,
+            ids: ids.into_iter(),
+        };
         let mut results = Vec::with_capacity(works.len());
         for work in works {
-            results.push(apply(&mut tx, work, catalog, now).await?);
+            results.push(apply(&mut tx, work, catalog, now, &mut batch).await?);
         }
         tx.commit().await?;
         Ok(results)
@@ -258,6 +301,25 @@ fn policy_or_empty(catalog: &Catalog, id: &PolicyId) -> EscalationPolicy {
         })
 }
 
+/// What a batch knows about its incidents while it runs: the open incident per
+/// (service, dedup key), kept current as the batch changes them, and the ids
+/// allocated for incidents it opens.
+struct Batch {
+    open: HashMap<(ServiceId, DedupKey), Incident>,
+    ids: std::vec::IntoIter<IncidentId>,
+}
+
+impl Batch {
+    fn track(&mut self, incident: &Incident) {
+        let key = (incident.service.clone(), incident.dedup_key.clone());
+        if incident.status.is_open() {
+            self.open.insert(key, incident.clone());
+        } else if self.open.get(&key).is_some_and(|i| i.id == incident.id) {
+            self.open.remove(&key);
+        }
+    }
+}
+
 /// Runs one job inside the batch's transaction. The outer error aborts the
 /// transaction; the inner one is the job's own answer.
 async fn apply(
@@ -265,6 +327,7 @@ async fn apply(
     work: &Work,
     catalog: &Catalog,
     now: Timestamp,
+    batch: &mut Batch,
 ) -> Result<Result<Done, RunError>, StoreError> {
     match work {
         Work::Event {
@@ -286,7 +349,10 @@ async fn apply(
                     svc.escalation_policy
                 ))));
             };
-            let open = tx.find_open_incident(service, dedup_key).await?;
+            let open = batch
+                .open
+                .get(&(service.clone(), dedup_key.clone()))
+                .cloned();
             let transition = match (action, open) {
                 (EventAction::Trigger, None) => {
                     let new = NewIncident {
@@ -297,17 +363,21 @@ async fn apply(
                         actor: actor.clone(),
                         detail: details.clone(),
                     };
-                    match engine::open(new, policy, catalog, now) {
-                        Ok(t) => {
-                            let id = tx.save_transition(&t, Some(details), catalog, now).await?;
-                            return Ok(Ok(Done::Event { incident: Some(id) }));
-                        }
+                    let mut t = match engine::open(new, policy, catalog, now) {
+                        Ok(t) => t,
                         Err(e) => return Ok(Err(e.into())),
-                    }
+                    };
+                    t.incident.id = match batch.ids.next() {
+                        Some(id) => id,
+                        None => tx.allocate_incident_ids(1).await?[0],
+                    };
+                    let id = tx.save_opened(&t, details, catalog, now).await?;
+                    batch.track(&t.incident);
+                    return Ok(Ok(Done::Event { incident: Some(id) }));
                 }
                 (_, None) => return Ok(Ok(Done::Event { incident: None })),
-                (EventAction::Trigger, Some(row)) => engine::step(
-                    &row.incident,
+                (EventAction::Trigger, Some(i)) => engine::step(
+                    &i,
                     Input::Alert {
                         actor: actor.clone(),
                     },
@@ -315,8 +385,8 @@ async fn apply(
                     catalog,
                     now,
                 ),
-                (EventAction::Acknowledge, Some(row)) => engine::step(
-                    &row.incident,
+                (EventAction::Acknowledge, Some(i)) => engine::step(
+                    &i,
                     Input::Acknowledge {
                         actor: actor.clone(),
                     },
@@ -324,8 +394,8 @@ async fn apply(
                     catalog,
                     now,
                 ),
-                (EventAction::Resolve, Some(row)) => engine::step(
-                    &row.incident,
+                (EventAction::Resolve, Some(i)) => engine::step(
+                    &i,
                     Input::Resolve {
                         actor: actor.clone(),
                     },
@@ -338,6 +408,7 @@ async fn apply(
                 Ok(t) => {
                     if !t.is_noop() {
                         tx.save_transition(&t, None, catalog, now).await?;
+                        batch.track(&t.incident);
                     }
                     Ok(Ok(Done::Event {
                         incident: Some(t.incident.id),
@@ -355,11 +426,139 @@ async fn apply(
                 Ok(t) => {
                     if !t.is_noop() {
                         tx.save_transition(&t, None, catalog, now).await?;
+                        batch.track(&t.incident);
                     }
                     Ok(Ok(Done::Act(Box::new(t.incident))))
                 }
                 Err(e) => Ok(Err(e.into())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use escalator_core::config;
+    use escalator_core::directory::Catalog;
+    use std::sync::RwLock;
+
+    const CONFIG: &str = r#"
+users:
+  - id: alice
+    contact_methods: [{id: hook, type: webhook, url: "http://127.0.0.1:9/alice"}]
+escalation_policies:
+  - id: p
+    levels: [{targets: [{user: alice}], escalate_after: 1h}]
+services:
+  - id: api
+    escalation_policy: p
+    integrations: [{type: events_v2, key: "0123456789abcdef0123456789abcdef"}]
+"#;
+
+    async fn runner() -> (Store, RunnerHandle) {
+        let store = Store::open(&escalator_store::testing::sqlite_url())
+            .await
+            .unwrap();
+        let config = config::load(CONFIG).unwrap();
+        store
+            .apply_config(&config, "test", Timestamp::now())
+            .await
+            .unwrap();
+        let catalog: SharedCatalog = Arc::new(RwLock::new(Arc::new(Catalog::new(config, 1))));
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let r = Runner::new(
+            store.clone(),
+            catalog,
+            rx,
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+        );
+        tokio::spawn(r.run());
+        (store, RunnerHandle::new(tx))
+    }
+
+    fn event(action: EventAction, key: &str) -> Work {
+        Work::Event {
+            service: ServiceId::parse("api").unwrap(),
+            action,
+            dedup_key: DedupKey::parse(key).unwrap(),
+            title: "t".into(),
+            details: serde_json::json!({}),
+            actor: "test".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_storm_on_one_key_opens_one_incident_and_counts_every_alert() {
+        let (store, handle) = runner().await;
+        let jobs: Vec<_> = (0..200)
+            .map(|_| {
+                let h = handle.clone();
+                tokio::spawn(async move { h.submit(event(EventAction::Trigger, "same")).await })
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap().unwrap();
+        }
+        let page = store
+            .incidents(&escalator_store::IncidentFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].incident.alert_count, 200);
+        assert_eq!(
+            store
+                .notifications(page.items[0].incident.id)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "paged once"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_in_one_batch_see_each_others_effects_in_order() {
+        let (store, handle) = runner().await;
+        // Queued together, these land in one batch: open, resolve, open again.
+        let (a, b, c) = tokio::join!(
+            handle.submit(event(EventAction::Trigger, "k")),
+            handle.submit(event(EventAction::Resolve, "k")),
+            handle.submit(event(EventAction::Trigger, "k")),
+        );
+        let ids: Vec<Option<IncidentId>> = [a, b, c]
+            .into_iter()
+            .map(|r| match r.unwrap() {
+                Done::Event { incident } => incident,
+                Done::Act(_) => None,
+            })
+            .collect();
+        let page = store
+            .incidents(&escalator_store::IncidentFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let statuses: Vec<&str> = page
+            .items
+            .iter()
+            .rev()
+            .map(|r| r.incident.status.as_str())
+            .collect();
+        assert_eq!(statuses, vec!["resolved", "triggered"], "ids {ids:?}");
+        // The first incident's pending page was cancelled when it resolved in the same batch.
+        let first = page.items.last().unwrap().incident.id;
+        let notes = store.notifications(first).await.unwrap();
+        assert_eq!(
+            notes.iter().map(|n| n.status.as_str()).collect::<Vec<_>>(),
+            vec!["cancelled"]
+        );
+        let entries = store.audit_entries(0, 100).await.unwrap();
+        escalator_core::audit::verify(&entries).unwrap();
     }
 }

@@ -9,6 +9,7 @@ use crate::db::{Tx, Value};
 /// Appended rows not yet sent to the database.
 #[derive(Default)]
 pub(crate) struct Pending {
+    pub incidents: Vec<[Value; 18]>,
     pub audit: Vec<[Value; 11]>,
     pub timeline: Vec<[Value; 6]>,
     pub notifications: Vec<[Value; 12]>,
@@ -55,6 +56,26 @@ async fn insert_all<const N: usize>(
     Ok(())
 }
 
+pub(crate) const INCIDENT_COLUMNS: [&str; 18] = [
+    "id",
+    "title",
+    "status",
+    "level",
+    "round",
+    "level_started_at",
+    "next_escalation_at",
+    "alert_count",
+    "updated_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "resolved_by",
+    "service",
+    "policy",
+    "dedup_key",
+    "created_at",
+    "details",
+];
 pub(crate) const AUDIT_COLUMNS: [&str; 11] = [
     "seq",
     "at",
@@ -86,7 +107,13 @@ pub(crate) const NOTIFICATION_COLUMNS: [&str; 12] = [
 ];
 
 impl Pending {
+    /// New incidents go first: every other row refers to one.
+    pub async fn flush_incidents(&mut self, tx: &mut Tx) -> Result<()> {
+        insert_all(tx, "incidents", &INCIDENT_COLUMNS, &mut self.incidents, "").await
+    }
+
     pub async fn flush_notifications(&mut self, tx: &mut Tx) -> Result<()> {
+        self.flush_incidents(tx).await?;
         // A notification planned twice (same idempotency key) is planned once.
         insert_all(
             tx,

@@ -74,6 +74,7 @@ impl StoreTx {
         service: &ServiceId,
         key: &DedupKey,
     ) -> Result<Option<IncidentRow>> {
+        self.pending.flush_incidents(&mut self.tx).await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM incidents WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'{}",
             self.dialect().for_update()
@@ -86,8 +87,71 @@ impl StoreTx {
             .transpose()
     }
 
+    /// The open incidents for several (service, dedup key) pairs, locked for
+    /// update, in one query per 250 pairs.
+    pub async fn find_open_incidents(
+        &mut self,
+        keys: &[(ServiceId, DedupKey)],
+    ) -> Result<Vec<IncidentRow>> {
+        self.pending.flush_incidents(&mut self.tx).await?;
+        let mut out = Vec::new();
+        for chunk in keys.chunks(250) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(service = ${} AND dedup_key = ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM incidents WHERE status <> 'resolved' AND ({}){}",
+                pairs.join(" OR "),
+                self.dialect().for_update()
+            );
+            let params: Vec<Value> = chunk
+                .iter()
+                .flat_map(|(s, k)| [s.as_str().into(), k.as_str().into()])
+                .collect();
+            for row in self.tx.fetch_all(sql, &params).await? {
+                out.push(from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids for `n` incidents about to be opened, so a batch can insert them all at once.
+    pub async fn allocate_incident_ids(&mut self, n: usize) -> Result<Vec<IncidentId>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        match self.dialect() {
+            // The write lock is ours until commit, so nobody else takes these.
+            crate::Dialect::Sqlite => {
+                self.pending.flush_incidents(&mut self.tx).await?;
+                let row = self
+                    .tx
+                    .fetch_optional(
+                        "SELECT MAX(COALESCE((SELECT MAX(id) FROM incidents), 0), \
+                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0))",
+                        &[],
+                    )
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("no max id".into()))?;
+                let max = row.opt_int(0)?.unwrap_or(0);
+                Ok((1..=n as i64).map(|i| IncidentId(max + i)).collect())
+            }
+            crate::Dialect::Postgres => self
+                .tx
+                .fetch_all(
+                    "SELECT nextval(pg_get_serial_sequence('incidents', 'id')) FROM generate_series(1, $1)",
+                    &[(n as i64).into()],
+                )
+                .await?
+                .iter()
+                .map(|r| r.int(0).map(IncidentId))
+                .collect(),
+        }
+    }
+
     /// An incident by id, locked for update.
     pub async fn incident_for_update(&mut self, id: IncidentId) -> Result<Option<IncidentRow>> {
+        self.pending.flush_incidents(&mut self.tx).await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM incidents WHERE id = $1{}",
             self.dialect().for_update()
@@ -118,6 +182,65 @@ impl StoreTx {
             .iter()
             .map(from_row)
             .collect()
+    }
+
+    /// Saves the transition that opened an incident under an id from
+    /// [`Self::allocate_incident_ids`]; the row is written with the batch.
+    pub async fn save_opened(
+        &mut self,
+        t: &Transition,
+        details: &serde_json::Value,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<IncidentId> {
+        let i = &t.incident;
+        if i.id.0 <= 0 {
+            return Err(StoreError::Corrupt(
+                "save_opened needs an allocated incident id".into(),
+            ));
+        }
+        self.pending.incidents.push([
+            i.id.0.into(),
+            i.title.clone().into(),
+            i.status.as_str().into(),
+            i.level.into(),
+            i.round.into(),
+            ms(i.level_started_at).into(),
+            i.next_escalation_at.map(ms).into(),
+            i.alert_count.into(),
+            ms(i.updated_at).into(),
+            i.acknowledged_at.map(ms).into(),
+            i.acknowledged_by.clone().into(),
+            i.resolved_at.map(ms).into(),
+            i.resolved_by.clone().into(),
+            i.service.as_str().into(),
+            i.policy.as_str().into(),
+            i.dedup_key.as_str().into(),
+            ms(i.created_at).into(),
+            details.to_string().into(),
+        ]);
+        self.apply_effects(i.id, t, catalog, now).await?;
+        Ok(i.id)
+    }
+
+    async fn apply_effects(
+        &mut self,
+        id: IncidentId,
+        t: &Transition,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<()> {
+        if !t.effects.is_empty() {
+            self.wake_others();
+        }
+        for effect in &t.effects {
+            match effect {
+                Effect::Notify(n) => self.enqueue_notification(id, n, catalog, now).await?,
+                Effect::CancelPending => self.cancel_pending(id, now).await?,
+                Effect::Record(r) => self.record(id, r, now).await?,
+            }
+        }
+        Ok(())
     }
 
     /// Saves an engine transition: the incident (inserted when new), then each
@@ -169,6 +292,8 @@ impl StoreTx {
                 .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
             IncidentId(row.int(0)?)
         } else {
+            // The row may still be waiting in this batch's pending inserts.
+            self.pending.flush_incidents(&mut self.tx).await?;
             let mut params = common;
             params.push(i.id.0.into());
             self.tx
@@ -181,16 +306,7 @@ impl StoreTx {
                 .await?;
             i.id
         };
-        if !t.effects.is_empty() {
-            self.wake_others();
-        }
-        for effect in &t.effects {
-            match effect {
-                Effect::Notify(n) => self.enqueue_notification(id, n, catalog, now).await?,
-                Effect::CancelPending => self.cancel_pending(id, now).await?,
-                Effect::Record(r) => self.record(id, r, now).await?,
-            }
-        }
+        self.apply_effects(id, t, catalog, now).await?;
         Ok(id)
     }
 }
