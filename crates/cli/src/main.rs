@@ -2,7 +2,9 @@
 //! the audit trail against a database, and work incidents through a running
 //! server's API.
 
+mod detect;
 mod incidents;
+mod rules;
 mod schedules;
 
 use anyhow::{Context, bail};
@@ -60,6 +62,11 @@ enum Command {
         #[arg(long, value_parser = parse_duration)]
         coverage: Option<escalator_core::duration::Duration>,
     },
+    /// Rules: review dates and dry runs.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Who is on call, per schedule.
     Oncall {
         /// Only this schedule.
@@ -112,6 +119,11 @@ enum Command {
     },
     /// Work incidents through a running server.
     Incidents(incidents::IncidentsArgs),
+    /// Score a metric stream (NAB CSV) with the detector the server runs.
+    Detect {
+        #[command(flatten)]
+        args: detect::DetectArgs,
+    },
 }
 
 #[derive(Args)]
@@ -136,6 +148,35 @@ struct ServeArgs {
     /// Secret for X-Escalator-Signature on outgoing webhooks.
     #[arg(long, env = "ESCALATOR_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// Events per second accepted per integration key (bursts of twice that); 0 for no limit.
+    #[arg(long, env = "ESCALATOR_EVENTS_RATE_LIMIT", default_value_t = 1000)]
+    events_rate_limit: u32,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Rules whose review date has passed (or falls within --within); non-zero exit if any is overdue.
+    Review {
+        /// Also list rules due for review within this period, e.g. 30d.
+        #[arg(long, value_parser = parse_duration)]
+        within: Option<escalator_core::duration::Duration>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// What the rules in force decide for an event, without creating anything.
+    Test {
+        #[arg(long)]
+        service: String,
+        /// JSON: the event as rules see it, or an Events API v2 body.
+        #[arg(long)]
+        event: PathBuf,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config,
                 tls,
                 webhook_secret: a.webhook_secret,
+                events_rate_limit: a.events_rate_limit,
             })
             .await?;
             Ok(ExitCode::SUCCESS)
@@ -360,6 +402,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Incidents(args) => incidents::run(args).await,
+        Command::Rules {
+            command: RulesCommand::Review { within, output, db },
+        } => rules::review(&open(&db).await?, within, output).await,
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    service,
+                    event,
+                    output,
+                    db,
+                },
+        } => {
+            rules::test(&open(&db).await?, &service, &event, output).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Detect { args } => detect::run(args),
         Command::Oncall {
             schedule,
             at,

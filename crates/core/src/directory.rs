@@ -4,9 +4,11 @@
 //! by the target's filters and by availability.
 
 use crate::config::{
-    Config, EscalationPolicy, NotificationRule, Override, Service, Target, TargetKind, User, Window,
+    Config, EscalationPolicy, Integration, NotificationRule, Override, Service, Target, TargetKind,
+    User, Window,
 };
 use crate::ids::{PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
+use crate::rules::CompiledRules;
 use crate::schedule::CompiledSchedule;
 use jiff::Timestamp;
 use std::collections::HashMap;
@@ -52,6 +54,7 @@ pub struct Catalog {
     routing: HashMap<RoutingKey, usize>,
     schedules: HashMap<ScheduleId, CompiledSchedule>,
     away: HashMap<UserId, Vec<Window>>,
+    rules: CompiledRules,
 }
 
 impl Catalog {
@@ -105,7 +108,11 @@ impl Catalog {
         for (u, w) in &extras.away {
             away.entry(u.clone()).or_default().push(*w);
         }
+        // Rules were compiled when the configuration was loaded; a stored one that
+        // no longer compiles (a newer CEL, say) runs without rules rather than not at all.
+        let rules = crate::rules::compile(&config.rules).unwrap_or_default();
         Self {
+            rules,
             config,
             revision,
             extras_version: extras.version,
@@ -126,6 +133,10 @@ impl Catalog {
     pub fn revision(&self) -> i64 {
         self.revision
     }
+    /// The rules in force, compiled.
+    pub fn rules(&self) -> &CompiledRules {
+        &self.rules
+    }
     /// The version of the API-made state (overrides, availability) it includes.
     pub fn extras_version(&self) -> i64 {
         self.extras_version
@@ -144,6 +155,15 @@ impl Catalog {
     /// The service a routing key delivers to.
     pub fn service_for_key(&self, key: &RoutingKey) -> Option<&Service> {
         self.routing.get(key).map(|&i| &self.config.services[i])
+    }
+    /// The service and integration a key belongs to.
+    pub fn integration_for_key(&self, key: &RoutingKey) -> Option<(&Service, &Integration)> {
+        let service = self.service_for_key(key)?;
+        service
+            .integrations
+            .iter()
+            .find(|i| &i.key == key)
+            .map(|i| (service, i))
     }
     pub fn schedule(&self, id: &ScheduleId) -> Option<&CompiledSchedule> {
         self.schedules.get(id)

@@ -60,6 +60,10 @@ pub struct Event {
     pub payload: Option<Payload>,
     pub client: Option<String>,
     pub client_url: Option<String>,
+    /// `[{href, text}]`, kept as sent.
+    pub links: Vec<Value>,
+    /// `[{src, href, alt}]`, kept as sent.
+    pub images: Vec<Value>,
 }
 
 /// Parses an Events API v2 body. On failure, every problem found, each naming its field.
@@ -135,6 +139,8 @@ pub fn parse(body: &Value) -> Result<Event, Vec<String>> {
     };
     let client = string(obj.get("client"), "client", &mut errors);
     let client_url = string(obj.get("client_url"), "client_url", &mut errors);
+    let links = objects(obj.get("links"), "links", "href", &mut errors);
+    let images = objects(obj.get("images"), "images", "src", &mut errors);
 
     match (routing_key, action, errors.is_empty()) {
         (Some(routing_key), Some(action), true) => Ok(Event {
@@ -144,9 +150,29 @@ pub fn parse(body: &Value) -> Result<Event, Vec<String>> {
             payload,
             client,
             client_url,
+            links,
+            images,
         }),
         _ => Err(errors),
     }
+}
+
+/// A list of objects that each carry a string `required` key (`links[].href`, `images[].src`).
+fn objects(v: Option<&Value>, name: &str, required: &str, errors: &mut Vec<String>) -> Vec<Value> {
+    let items = match v {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            errors.push(format!("'{name}' must be a list"));
+            return Vec::new();
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        if !item.get(required).is_some_and(Value::is_string) {
+            errors.push(format!("'{name}[{i}].{required}' must be a string"));
+        }
+    }
+    items.clone()
 }
 
 fn parse_payload(v: Option<&Value>, errors: &mut Vec<String>) -> Option<Payload> {
@@ -290,6 +316,23 @@ mod tests {
             e.payload.unwrap().summary.chars().count(),
             MAX_SUMMARY_CHARS
         );
+    }
+
+    #[test]
+    fn links_and_images_are_kept_and_checked() {
+        let e = parse(&json!({"routing_key": KEY, "event_action": "trigger",
+            "links": [{"href": "https://grafana/d/1", "text": "dashboard"}],
+            "images": [{"src": "https://img/1.png"}],
+            "payload": {"summary": "s", "source": "x", "severity": "info"}}))
+        .unwrap();
+        assert_eq!(e.links[0]["text"], "dashboard");
+        assert_eq!(e.images.len(), 1);
+        let errs = parse(
+            &json!({"routing_key": KEY, "event_action": "trigger", "links": [{"text": "no href"}],
+            "payload": {"summary": "s", "source": "x", "severity": "info"}}),
+        )
+        .unwrap_err();
+        assert_eq!(errs, vec!["'links[0].href' must be a string"]);
     }
 
     #[test]

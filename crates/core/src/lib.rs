@@ -5,6 +5,7 @@
 //! Architecture invariant: this crate knows nothing about time passing,
 //! databases, HTTP or async. It is handed `now` and returns effects.
 
+pub mod anomaly;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod duration;
 pub mod engine;
 pub mod events_v2;
 pub mod ids;
+pub mod rules;
 pub mod schedule;
 
 pub use jiff::Timestamp;

@@ -4,8 +4,10 @@
 
 pub mod api;
 mod handoff;
+pub mod ingest;
 pub mod links;
 pub mod notifier;
+pub mod ratelimit;
 pub mod runner;
 mod state;
 mod tls;
@@ -33,6 +35,8 @@ pub struct ServerOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Key for `X-Escalator-Signature`; generated and kept in the database when absent.
     pub webhook_secret: Option<String>,
+    /// Events per second accepted per integration key (bursts of twice that); 0: no limit.
+    pub events_rate_limit: u32,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -108,6 +112,10 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         catalog: catalog.clone(),
         runner: runner::RunnerHandle::new(runner_tx),
         links: links::LinkSigner::new(link_key.into_bytes()),
+        rate_limiter: Arc::new(ratelimit::RateLimiter::new(
+            opts.events_rate_limit,
+            opts.events_rate_limit.saturating_mul(2),
+        )),
         public_url: public_url.clone(),
     };
     let runner = runner::Runner::new(

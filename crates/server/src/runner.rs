@@ -10,6 +10,7 @@ use escalator_core::directory::Catalog;
 use escalator_core::engine::{self, EngineError, Incident, Input, NewIncident};
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
+use escalator_core::rules::Decision;
 use escalator_store::{Store, StoreError, StoreTx};
 use jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
@@ -53,6 +54,8 @@ pub enum Work {
         title: String,
         details: serde_json::Value,
         actor: String,
+        /// What the rules decided, for a trigger.
+        decision: Option<Decision>,
     },
     /// An action on one incident (acknowledge, resolve, escalate).
     Act { incident: IncidentId, input: Input },
@@ -301,6 +304,39 @@ fn policy_or_empty(catalog: &Catalog, id: &PolicyId) -> EscalationPolicy {
         })
 }
 
+/// Records a trigger that the rules suppressed: on the audit trail, nobody paged.
+async fn suppressed(
+    tx: &mut StoreTx,
+    service: &ServiceId,
+    dedup_key: &DedupKey,
+    title: &str,
+    actor: &str,
+    d: &Decision,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let rules: Vec<&str> = d
+        .matched
+        .iter()
+        .filter(|m| m.decided.suppress)
+        .map(|m| m.rule.as_str())
+        .collect();
+    let detail = serde_json::json!({"service": service, "dedup_key": dedup_key, "summary": title, "matched": d.matched});
+    tx.append_audit(
+        escalator_store::NewAudit {
+            actor,
+            action: "event_suppressed",
+            incident_id: None,
+            from_state: None,
+            to_state: None,
+            reason: Some(format!("suppressed by rule {}", rules.join(", "))),
+            detail: &detail,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// What a batch knows about its incidents while it runs: the open incident per
 /// (service, dedup key), kept current as the batch changes them, and the ids
 /// allocated for incidents it opens.
@@ -337,6 +373,7 @@ async fn apply(
             title,
             details,
             actor,
+            decision,
         } => {
             let Some(svc) = catalog.service(service) else {
                 return Ok(Err(RunError::Config(format!(
@@ -355,14 +392,35 @@ async fn apply(
                 .cloned();
             let transition = match (action, open) {
                 (EventAction::Trigger, None) => {
-                    let new = NewIncident {
-                        service: service.clone(),
-                        policy: policy.id.clone(),
-                        dedup_key: dedup_key.clone(),
-                        title: title.clone(),
-                        actor: actor.clone(),
-                        detail: details.clone(),
-                    };
+                    if let Some(d) = decision.as_ref().filter(|d| d.suppressed) {
+                        suppressed(tx, service, dedup_key, title, actor, d, now).await?;
+                        return Ok(Ok(Done::Event { incident: None }));
+                    }
+                    let mut details = details.clone();
+                    let mut new = NewIncident::new(
+                        service.clone(),
+                        policy.id.clone(),
+                        dedup_key.clone(),
+                        title.clone(),
+                        actor.clone(),
+                        details.clone(),
+                    );
+                    if let Some(d) = decision {
+                        new.start_level = d.start_level.unwrap_or(1);
+                        new.mandatory = d.notify.clone();
+                        new.priority = d.priority;
+                        if let (Some(map), false) = (
+                            details.as_object_mut(),
+                            d.matched.is_empty() && d.errors.is_empty(),
+                        ) {
+                            let record =
+                                serde_json::json!({"matched": d.matched, "errors": d.errors});
+                            map.insert("rules".into(), record.clone());
+                            if let Some(m) = new.detail.as_object_mut() {
+                                m.insert("rules".into(), record);
+                            }
+                        }
+                    }
                     let mut t = match engine::open(new, policy, catalog, now) {
                         Ok(t) => t,
                         Err(e) => return Ok(Err(e.into())),
@@ -371,7 +429,7 @@ async fn apply(
                         Some(id) => id,
                         None => tx.allocate_incident_ids(1).await?[0],
                     };
-                    let id = tx.save_opened(&t, details, catalog, now).await?;
+                    let id = tx.save_opened(&t, &details, catalog, now).await?;
                     batch.track(&t.incident);
                     return Ok(Ok(Done::Event { incident: Some(id) }));
                 }
@@ -486,6 +544,7 @@ services:
             title: "t".into(),
             details: serde_json::json!({}),
             actor: "test".into(),
+            decision: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub struct AppState {
     pub catalog: SharedCatalog,
     pub runner: RunnerHandle,
     pub links: LinkSigner,
+    pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
     pub public_url: String,
 }
 

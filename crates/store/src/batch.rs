@@ -9,7 +9,7 @@ use crate::db::{Tx, Value};
 /// Appended rows not yet sent to the database.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub incidents: Vec<[Value; 18]>,
+    pub incidents: Vec<[Value; 19]>,
     pub audit: Vec<[Value; 11]>,
     pub timeline: Vec<[Value; 6]>,
     pub notifications: Vec<[Value; 12]>,
@@ -56,7 +56,7 @@ async fn insert_all<const N: usize>(
     Ok(())
 }
 
-pub(crate) const INCIDENT_COLUMNS: [&str; 18] = [
+pub(crate) const INCIDENT_COLUMNS: [&str; 19] = [
     "id",
     "title",
     "status",
@@ -75,6 +75,7 @@ pub(crate) const INCIDENT_COLUMNS: [&str; 18] = [
     "dedup_key",
     "created_at",
     "details",
+    "priority",
 ];
 pub(crate) const AUDIT_COLUMNS: [&str; 11] = [
     "seq",

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 const COLUMNS: &str = "id, service, policy, dedup_key, title, status, level, round, level_started_at, \
     next_escalation_at, alert_count, created_at, updated_at, acknowledged_at, acknowledged_by, \
-    resolved_at, resolved_by, details";
+    resolved_at, resolved_by, details, priority";
 
 /// An incident with the event details it was opened with.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +32,10 @@ fn from_row(r: &Row) -> Result<IncidentRow> {
         policy: PolicyId::parse(&r.text(2)?).map_err(|e| corrupt("policy", e))?,
         dedup_key: DedupKey::parse(&r.text(3)?).map_err(|e| corrupt("dedup_key", e))?,
         title: r.text(4)?,
+        priority: r
+            .opt_text(18)?
+            .map(|p| p.parse().map_err(|e| corrupt("priority", e)))
+            .transpose()?,
         status: Status::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         level: r.int(6)? as u32,
         round: r.int(7)? as u32,
@@ -218,6 +222,7 @@ impl StoreTx {
             i.dedup_key.as_str().into(),
             ms(i.created_at).into(),
             details.to_string().into(),
+            i.priority.map(|p| p.as_str()).into(),
         ]);
         self.apply_effects(i.id, t, catalog, now).await?;
         Ok(i.id)
@@ -278,14 +283,15 @@ impl StoreTx {
                     .map(|d| d.to_string())
                     .unwrap_or_else(|| "{}".into())
                     .into(),
+                i.priority.map(|p| p.as_str()).into(),
             ]);
             let row = self
                 .tx
                 .fetch_optional(
                     "INSERT INTO incidents (title, status, level, round, level_started_at, next_escalation_at, \
                      alert_count, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
-                     service, policy, dedup_key, created_at, details) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                     service, policy, dedup_key, created_at, details, priority) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
                     &params,
                 )
                 .await?

@@ -6,10 +6,12 @@ use crate::{Result, StoreError};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_schedules.sql")),
+    (3, include_str!("../migrations/sqlite/0003_priority.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_schedules.sql")),
+    (3, include_str!("../migrations/postgres/0003_priority.sql")),
 ];
 
 pub(crate) async fn run(pool: &Pool) -> Result<()> {

@@ -36,6 +36,7 @@ fn config() -> Config {
         users: vec![user("alice"), user("bob")],
         teams: vec![],
         schedules: vec![],
+        rules: vec![],
         escalation_policies: vec![EscalationPolicy {
             id: PolicyId::parse("p").unwrap(),
             name: None,
@@ -57,9 +58,14 @@ fn config() -> Config {
             id: ServiceId::parse("api").unwrap(),
             name: None,
             escalation_policy: PolicyId::parse("p").unwrap(),
+            tier: None,
+            data_classification: None,
+            customer_segment: None,
+            revenue_per_hour: None,
             integrations: vec![escalator_core::config::Integration {
                 kind: escalator_core::config::IntegrationKind::EventsV2,
                 key: RoutingKey::parse("0123456789abcdef0123456789abcdef").unwrap(),
+                mapping: None,
             }],
         }],
     }
@@ -77,14 +83,14 @@ fn secs(n: i64) -> SignedDuration {
 async fn open(store: &Store, catalog: &Catalog, key: &str, now: Timestamp) -> IncidentId {
     let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
     let t = engine::open(
-        NewIncident {
-            service: ServiceId::parse("api").unwrap(),
-            policy: policy.id.clone(),
-            dedup_key: DedupKey::parse(key).unwrap(),
-            title: format!("incident {key}"),
-            actor: "test".into(),
-            detail: serde_json::json!({"source": "db-1"}),
-        },
+        NewIncident::new(
+            ServiceId::parse("api").unwrap(),
+            policy.id.clone(),
+            DedupKey::parse(key).unwrap(),
+            format!("incident {key}"),
+            "test".into(),
+            serde_json::json!({"source": "db-1"}),
+        ),
         policy,
         catalog,
         now,
@@ -136,14 +142,14 @@ async fn an_uncommitted_transaction_leaves_nothing(store: Store) {
     let catalog = Catalog::new(config(), 1);
     let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
     let t = engine::open(
-        NewIncident {
-            service: ServiceId::parse("api").unwrap(),
-            policy: policy.id.clone(),
-            dedup_key: DedupKey::parse("k").unwrap(),
-            title: "x".into(),
-            actor: "test".into(),
-            detail: serde_json::json!({}),
-        },
+        NewIncident::new(
+            ServiceId::parse("api").unwrap(),
+            policy.id.clone(),
+            DedupKey::parse("k").unwrap(),
+            "x".into(),
+            "test".into(),
+            serde_json::json!({}),
+        ),
         policy,
         &catalog,
         t0(),
@@ -182,14 +188,14 @@ async fn one_open_incident_per_dedup_key(store: Store) {
     let mut tx = store.begin().await.unwrap();
     let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
     let t = engine::open(
-        NewIncident {
-            service: ServiceId::parse("api").unwrap(),
-            policy: policy.id.clone(),
-            dedup_key: DedupKey::parse("k").unwrap(),
-            title: "dup".into(),
-            actor: "t".into(),
-            detail: serde_json::json!({}),
-        },
+        NewIncident::new(
+            ServiceId::parse("api").unwrap(),
+            policy.id.clone(),
+            DedupKey::parse("k").unwrap(),
+            "dup".into(),
+            "t".into(),
+            serde_json::json!({}),
+        ),
         policy,
         &catalog,
         t0(),

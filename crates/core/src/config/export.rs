@@ -22,7 +22,40 @@ pub fn to_yaml(config: &Config) -> String {
         policy,
     );
     section(&mut out, "services", &config.services, service);
+    if !config.rules.is_empty() {
+        section(&mut out, "rules", &config.rules, rule);
+    }
     out
+}
+
+fn rule(out: &mut String, r: &crate::rules::RuleSpec) {
+    line(out, "", "id", &scalar(&r.id));
+    if r.exception {
+        line(out, ITEM, "exception", "true");
+    }
+    line(out, ITEM, "when", &quoted(&r.when));
+    let t = &r.then;
+    let mut pairs = Vec::new();
+    if let Some(p) = t.priority {
+        pairs.push(("priority", p.as_str().to_owned()));
+    }
+    if let Some(l) = t.start_level {
+        pairs.push(("start_level", l.to_string()));
+    }
+    if !t.notify.is_empty() {
+        pairs.push((
+            "notify",
+            flow_list(&t.notify.iter().map(target).collect::<Vec<_>>()),
+        ));
+    }
+    if t.suppress {
+        pairs.push(("suppress", "true".to_owned()));
+    }
+    line(out, ITEM, "then", &flow_map(&pairs));
+    optional(out, "owner", r.owner.as_deref());
+    if let Some(d) = r.review_by {
+        line(out, ITEM, "review_by", &quoted(&d.to_string()));
+    }
 }
 
 /// Indentation of an item's keys after the first, which follows `  - `.
@@ -216,11 +249,30 @@ fn service(out: &mut String, service: &Service) {
         "escalation_policy",
         &scalar(service.escalation_policy.as_str()),
     );
+    if let Some(t) = service.tier {
+        line(out, ITEM, "tier", &t.to_string());
+    }
+    if let Some(d) = service.data_classification {
+        line(out, ITEM, "data_classification", d.as_str());
+    }
+    optional(out, "customer_segment", service.customer_segment.as_deref());
+    if let Some(r) = service.revenue_per_hour {
+        line(out, ITEM, "revenue_per_hour", &format!("{r:?}"));
+    }
     block_list(out, "integrations", &service.integrations, |i| {
-        flow_map(&[
+        let mut pairs = vec![
             ("type", i.kind.type_name().to_owned()),
             ("key", quoted(i.key.as_str())),
-        ])
+        ];
+        if let Some(m) = &i.mapping {
+            let fields: Vec<(&str, String)> = m
+                .expressions()
+                .into_iter()
+                .map(|(k, e)| (k, quoted(e)))
+                .collect();
+            pairs.push(("mapping", flow_map(&fields)));
+        }
+        flow_map(&pairs)
     });
 }
 
@@ -619,6 +671,10 @@ services:
                 id: id(ServiceId::parse, sid),
                 name,
                 escalation_policy: pick.get(&escalation_policies).id.clone(),
+                tier: None,
+                data_classification: None,
+                customer_segment: None,
+                revenue_per_hour: None,
                 integrations: keys
                     .into_iter()
                     .map(|key| {
@@ -628,6 +684,7 @@ services:
                             kind: IntegrationKind::EventsV2,
                             key: RoutingKey::parse(&format!("{key_number:02}{key}"))
                                 .expect("32 alphanumerics"),
+                            mapping: None,
                         }
                     })
                     .collect(),
@@ -639,6 +696,7 @@ services:
             schedules: vec![],
             escalation_policies,
             services,
+            rules: vec![],
         }
     }
 

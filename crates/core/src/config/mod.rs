@@ -27,6 +27,9 @@ pub struct Config {
     pub escalation_policies: Vec<EscalationPolicy>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// When a signal becomes an escalation, and how: see [`crate::rules`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::rules::RuleSpec>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -242,6 +245,41 @@ pub struct Service {
     pub escalation_policy: PolicyId,
     #[serde(default)]
     pub integrations: Vec<Integration>,
+    /// Business attributes that rules read as `service.*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_classification: Option<DataClassification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_segment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_per_hour: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataClassification {
+    None,
+    Internal,
+    Pii,
+    Regulated,
+}
+
+impl DataClassification {
+    pub const ALL: [DataClassification; 4] = [
+        DataClassification::None,
+        DataClassification::Internal,
+        DataClassification::Pii,
+        DataClassification::Regulated,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataClassification::None => "none",
+            DataClassification::Internal => "internal",
+            DataClassification::Pii => "pii",
+            DataClassification::Regulated => "regulated",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -249,18 +287,64 @@ pub struct Integration {
     #[serde(rename = "type")]
     pub kind: IntegrationKind,
     pub key: RoutingKey,
+    /// For `generic`: CEL expressions over `body` that make the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<Mapping>,
+}
+
+/// How a generic webhook's JSON body becomes an event: one CEL expression per field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Mapping {
+    pub const FIELDS: [&str; 5] = ["summary", "dedup_key", "severity", "action", "source"];
+
+    /// The (field, expression) pairs present.
+    pub fn expressions(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![("summary", self.summary.as_str())];
+        for (name, e) in [
+            ("dedup_key", &self.dedup_key),
+            ("severity", &self.severity),
+            ("action", &self.action),
+            ("source", &self.source),
+        ] {
+            if let Some(e) = e {
+                out.push((name, e.as_str()));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrationKind {
     EventsV2,
+    Alertmanager,
+    Generic,
 }
 
 impl IntegrationKind {
+    pub const ALL: [IntegrationKind; 3] = [
+        IntegrationKind::EventsV2,
+        IntegrationKind::Alertmanager,
+        IntegrationKind::Generic,
+    ];
     pub fn type_name(self) -> &'static str {
         match self {
             IntegrationKind::EventsV2 => "events_v2",
+            IntegrationKind::Alertmanager => "alertmanager",
+            IntegrationKind::Generic => "generic",
         }
     }
 }

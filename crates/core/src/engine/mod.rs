@@ -8,9 +8,10 @@ mod tests;
 
 pub use effect::{Action, Effect, Notification, Record, StateSnapshot};
 
-use crate::config::EscalationPolicy;
+use crate::config::{EscalationPolicy, Target};
 use crate::directory::Directory;
 use crate::ids::{DedupKey, IncidentId, PolicyId, ServiceId, UserId};
+use crate::rules::Priority;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -57,6 +58,8 @@ pub struct Incident {
     pub policy: PolicyId,
     pub dedup_key: DedupKey,
     pub title: String,
+    /// Set by rules; `P1` is the most urgent.
+    pub priority: Option<Priority>,
     pub status: Status,
     /// 1-based level of the escalation policy the incident is at.
     pub level: u32,
@@ -96,6 +99,34 @@ pub struct NewIncident {
     pub actor: String,
     /// Extra facts for the record (source, severity…).
     pub detail: serde_json::Value,
+    /// 1-based level to start at (rules may start higher); clamped to the policy.
+    pub start_level: u32,
+    /// Paged at once, in parallel with the policy: mandatory paths set by rules.
+    pub mandatory: Vec<Target>,
+    pub priority: Option<Priority>,
+}
+
+impl NewIncident {
+    pub fn new(
+        service: ServiceId,
+        policy: PolicyId,
+        dedup_key: DedupKey,
+        title: String,
+        actor: String,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            service,
+            policy,
+            dedup_key,
+            title,
+            actor,
+            detail,
+            start_level: 1,
+            mandatory: Vec::new(),
+            priority: None,
+        }
+    }
 }
 
 /// Something that happens to an open incident.
@@ -172,8 +203,9 @@ pub fn open(
         policy: new.policy,
         dedup_key: new.dedup_key,
         title: new.title,
+        priority: new.priority,
         status: Status::Triggered,
-        level: 1,
+        level: new.start_level.clamp(1, policy.level_count()),
         round: 1,
         level_started_at: now,
         next_escalation_at: None,
@@ -190,6 +222,28 @@ pub fn open(
     let mut detail = new.detail;
     if let serde_json::Value::Object(map) = &mut detail {
         map.extend(paging);
+        if !new.mandatory.is_empty() {
+            // Mandatory paths are level 0: they never collide with the policy's own pages.
+            let mut seen = HashSet::new();
+            let mut unavailable = Vec::new();
+            let paged = page(
+                &incident,
+                0,
+                &new.mandatory,
+                dir,
+                now,
+                &mut seen,
+                &mut unavailable,
+                &mut effects,
+            );
+            map.insert(
+                "mandatory".into(),
+                serde_json::json!({"paged": paged, "unavailable": unavailable}),
+            );
+        }
+        if incident.level > 1 {
+            map.insert("start_level".into(), incident.level.into());
+        }
     }
     effects.insert(
         0,
@@ -443,8 +497,10 @@ fn enter_level(
     };
     let mut seen: HashSet<UserId> = HashSet::new();
     let mut unavailable = Vec::new();
+    let n = incident.level;
     let mut paged = page(
         incident,
+        n,
         &level.targets,
         dir,
         at,
@@ -456,6 +512,7 @@ fn enter_level(
     if backup_used {
         paged = page(
             incident,
+            n,
             &level.backup,
             dir,
             at,
@@ -501,8 +558,10 @@ fn enter_level(
 }
 
 /// Plans notifications for every available user `targets` resolve to, once each.
+#[allow(clippy::too_many_arguments)]
 fn page(
     incident: &Incident,
+    level: u32,
     targets: &[crate::config::Target],
     dir: &dyn Directory,
     at: Timestamp,
@@ -525,7 +584,7 @@ fn page(
                 effects.push(Effect::Notify(Notification {
                     user: c.user.clone(),
                     contact_method: r.contact_method.clone(),
-                    level: incident.level,
+                    level,
                     round: incident.round,
                     rule: rule as u32,
                     due_at: at + r.after.to_span(),

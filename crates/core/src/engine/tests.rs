@@ -86,14 +86,14 @@ fn secs(n: i64) -> jiff::SignedDuration {
 }
 
 fn new_incident() -> NewIncident {
-    NewIncident {
-        service: ServiceId::parse("api").unwrap(),
-        policy: PolicyId::parse("p").unwrap(),
-        dedup_key: DedupKey::parse("k").unwrap(),
-        title: "disk full".into(),
-        actor: "events_v2:api".into(),
-        detail: serde_json::json!({}),
-    }
+    NewIncident::new(
+        ServiceId::parse("api").unwrap(),
+        PolicyId::parse("p").unwrap(),
+        DedupKey::parse("k").unwrap(),
+        "disk full".into(),
+        "events_v2:api".into(),
+        serde_json::json!({}),
+    )
 }
 
 fn notified(effects: &[Effect]) -> Vec<(String, u32, u32, Timestamp)> {

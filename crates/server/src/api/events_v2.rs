@@ -2,7 +2,8 @@
 //! so Alertmanager, Grafana and PagerDuty's own clients work unchanged.
 
 use crate::AppState;
-use crate::runner::{RunError, Work};
+use crate::ingest::{Normalized, ingest};
+use crate::runner::RunError;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -39,12 +40,6 @@ fn invalid(errors: Vec<String>) -> Response {
         errors,
     };
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
-}
-
-fn random_dedup_key() -> DedupKey {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    DedupKey::parse(&hex::encode(bytes)).expect("32 hex characters make a valid dedup key")
 }
 
 /// Accept an Events API v2 event (trigger, acknowledge, resolve).
@@ -85,8 +80,10 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
     let Some(service) = catalog.service_for_key(&event.routing_key) else {
         return invalid(vec!["'routing_key' does not match any integration".into()]);
     };
-    let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
-    let (title, details) = match &event.payload {
+    if let Err(wait) = app.rate_limiter.check(event.routing_key.as_str()) {
+        return throttled(wait);
+    }
+    let (summary, details) = match &event.payload {
         Some(p) => (
             p.summary.clone(),
             json!({
@@ -99,20 +96,20 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
                 "custom_details": p.custom_details,
                 "client": event.client,
                 "client_url": event.client_url,
+                "links": event.links,
+                "images": event.images,
             }),
         ),
         None => (String::new(), json!({})),
     };
-    let work = Work::Event {
-        service: service.id.clone(),
+    let normalized = Normalized {
         action: event.action,
-        dedup_key: dedup_key.clone(),
-        title,
+        dedup_key: event.dedup_key.clone(),
+        summary,
         details,
-        actor: format!("events_v2:{}", service.id),
     };
-    match app.runner.submit(work).await {
-        Ok(_) => accepted(&dedup_key),
+    match ingest(&app, service, "events_v2", normalized).await {
+        Ok((key, _)) => accepted(&key),
         // The event reached us but cannot open anything (e.g. a policy without
         // levels); PagerDuty clients would retry forever on a 5xx, so say why.
         Err(RunError::Engine(e)) => invalid(vec![e.to_string()]),
@@ -123,6 +120,18 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
+}
+
+/// `429` with `Retry-After`, as PagerDuty throttles.
+pub(crate) fn throttled(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let body = json!({"status": "throttle event", "message": "Requests for this integration key are arriving too quickly. Please retry later."});
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(axum::http::header::RETRY_AFTER, secs.to_string())],
+        Json(body),
+    )
+        .into_response()
 }
 
 fn accepted(key: &DedupKey) -> Response {

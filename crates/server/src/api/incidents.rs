@@ -24,6 +24,8 @@ pub struct IncidentView {
     pub service: String,
     pub escalation_policy: String,
     pub dedup_key: String,
+    /// Set by rules: P1 (most urgent) to P5.
+    pub priority: Option<String>,
     pub level: u32,
     pub round: u32,
     pub level_started_at: String,
@@ -50,6 +52,7 @@ impl IncidentView {
             service: i.service.to_string(),
             escalation_policy: i.policy.to_string(),
             dedup_key: i.dedup_key.to_string(),
+            priority: i.priority.map(|p| p.as_str().to_owned()),
             level: i.level,
             round: i.round,
             level_started_at: i.level_started_at.to_string(),

@@ -2,13 +2,16 @@
 //! generated from the handlers.
 
 pub mod ack;
+pub mod alertmanager;
 pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod error;
 pub mod events_v2;
+pub mod generic;
 pub mod incidents;
 pub mod people;
+pub mod rules;
 pub mod schedules;
 
 use crate::AppState;
@@ -33,6 +36,7 @@ use utoipa_axum::routes;
         (name = "incidents", description = "Incidents and the actions on them"),
         (name = "configuration", description = "Users, teams, policies, services"),
         (name = "schedules", description = "On-call schedules, shifts, overrides, calendars"),
+        (name = "rules", description = "When a signal becomes an escalation"),
     )
 )]
 struct ApiDoc;
@@ -79,7 +83,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(schedules::remove_override))
         .routes(routes!(people::availability, people::set_availability))
         .routes(routes!(people::create_feed, people::revoke_feed))
-        .routes(routes!(people::feed));
+        .routes(routes!(people::feed))
+        .routes(routes!(alertmanager::receive))
+        .routes(routes!(generic::receive))
+        .routes(routes!(rules::list))
+        .routes(routes!(rules::evaluate));
     let (v1_router, v1_api) = v1.split_for_parts();
     let (events_router, events_api) = OpenApiRouter::new()
         .routes(routes!(events_v2::enqueue))

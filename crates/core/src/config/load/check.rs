@@ -4,14 +4,15 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Config, ContactKind, ContactMethod, Day, EscalationPolicy, Filter, Integration,
-    IntegrationKind, Layer, Level, NotificationRule, Override, Restriction, Rotation, Schedule,
-    Service, Target, TargetKind, Team, User, Window,
+    Config, ContactKind, ContactMethod, DataClassification, Day, EscalationPolicy, Filter,
+    Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction,
+    Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
     ContactMethodId, IdError, LayerId, PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId,
 };
+use crate::rules::{Priority, RuleSpec, Then};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt::Display;
@@ -54,6 +55,8 @@ pub(super) struct Checker {
     pub(super) references: Vec<Reference>,
     /// Routing key to the service that declared it first.
     pub(super) routing_keys: HashMap<String, String>,
+    /// Each rule's `when`: where it is, for compile errors.
+    pub(super) rule_conditions: Vec<(Pos, String, String)>,
 }
 
 /// A mapping's known keys, after unknown and repeated keys were reported.
@@ -122,6 +125,7 @@ impl Checker {
             "schedules",
             "escalation_policies",
             "services",
+            "rules",
         ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
@@ -132,6 +136,119 @@ impl Checker {
             schedules: self.items(&f, "schedules", None, Self::schedule),
             escalation_policies: self.items(&f, "escalation_policies", None, Self::policy),
             services: self.items(&f, "services", None, Self::service),
+            rules: self.items(&f, "rules", None, Self::rule),
+        }
+    }
+
+    pub(super) fn rule(&mut self, node: &Node, path: String) -> Option<RuleSpec> {
+        let keys = ["id", "exception", "when", "then", "owner", "review_by"];
+        let f = self.fields(node, &path, &keys)?;
+        let id = self
+            .required(&f, "id")
+            .and_then(|n| self.text(n, &f.path("id")).map(str::to_owned));
+        let exception = match f.get("exception") {
+            Some(n) => self.boolean(n, &f.path("exception"))?,
+            None => false,
+        };
+        let when = self.required(&f, "when").and_then(|n| {
+            let text = self.text(n, &f.path("when"))?.to_owned();
+            self.rule_conditions
+                .push((n.pos, f.path("when"), text.clone()));
+            Some(text)
+        });
+        let then = self
+            .required(&f, "then")
+            .and_then(|n| self.then(n, &f.path("then")));
+        let owner = match f.get("owner") {
+            Some(n) => Some(
+                self.reference(Kind::User, n, &f.path("owner"), UserId::parse)?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let review_by = match f.get("review_by") {
+            Some(n) => {
+                let path = f.path("review_by");
+                let text = self.text(n, &path)?;
+                match text.parse::<jiff::civil::Date>() {
+                    Ok(d) => Some(d),
+                    Err(_) => {
+                        self.error(
+                            n.pos,
+                            &path,
+                            format!("{text:?} is not a date such as 2027-03-01"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        Some(RuleSpec {
+            id: id?,
+            exception,
+            when: when?,
+            then: then?,
+            owner,
+            review_by,
+        })
+    }
+
+    pub(super) fn then(&mut self, node: &Node, path: &str) -> Option<Then> {
+        let f = self.fields(
+            node,
+            path,
+            &["priority", "start_level", "notify", "suppress"],
+        )?;
+        let priority = match f.get("priority") {
+            Some(n) => {
+                let p = f.path("priority");
+                let text = self.text(n, &p)?;
+                match text.parse::<Priority>() {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        self.error(n.pos, &p, e.to_string());
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        let start_level = match f.get("start_level") {
+            Some(n) => Some(self.repeat(n, &f.path("start_level"))?),
+            None => None,
+        };
+        let notify = self.items(&f, "notify", None, Self::target);
+        let suppress = match f.get("suppress") {
+            Some(n) => self.boolean(n, &f.path("suppress"))?,
+            None => false,
+        };
+        Some(Then {
+            priority,
+            start_level,
+            notify,
+            suppress,
+        })
+    }
+
+    /// Compiles the rules, reporting each CEL problem at the rule's `when`.
+    pub(super) fn compile_rules(&mut self, config: &Config) {
+        if config.rules.len() != self.rule_conditions.len() {
+            return; // structural errors already reported
+        }
+        let Err(errors) = crate::rules::compile(&config.rules) else {
+            return;
+        };
+        for e in errors {
+            let (pos, path, _) = self.rule_conditions[e.index].clone();
+            let message = match e.position {
+                Some((line, col)) => format!(
+                    "rule {:?}: {} (at line {line}, column {col} of the expression)",
+                    e.rule, e.message
+                ),
+                None => format!("rule {:?}: {}", e.rule, e.message),
+            };
+            self.error(pos, &path, message);
         }
     }
 
@@ -631,7 +748,16 @@ impl Checker {
     }
 
     pub(super) fn service(&mut self, node: &Node, path: String) -> Option<Service> {
-        let keys = ["id", "name", "escalation_policy", "integrations"];
+        let keys = [
+            "id",
+            "name",
+            "escalation_policy",
+            "integrations",
+            "tier",
+            "data_classification",
+            "customer_segment",
+            "revenue_per_hour",
+        ];
         let f = self.fields(node, &path, &keys)?;
         let id = self.identity(&f, Kind::Service, ServiceId::parse);
         let name = self.optional_text(&f, "name");
@@ -649,11 +775,49 @@ impl Checker {
         let integrations = self.items(&f, "integrations", None, |this, n, p| {
             this.integration(n, p, &owner)
         });
+        let tier = match f.get("tier") {
+            Some(n) => Some(self.repeat(n, &f.path("tier")).map(|t| t as u32)?),
+            None => None,
+        };
+        let data_classification = match f.get("data_classification") {
+            Some(n) => {
+                let path = f.path("data_classification");
+                let names: Vec<&str> = DataClassification::ALL.iter().map(|d| d.as_str()).collect();
+                let text = self.text(n, &path)?;
+                match DataClassification::ALL
+                    .into_iter()
+                    .find(|d| d.as_str() == text)
+                {
+                    Some(d) => Some(d),
+                    None => {
+                        self.error(
+                            n.pos,
+                            &path,
+                            format!(
+                                "unknown data classification {text:?}; expected one of: {}",
+                                names.join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        let customer_segment = self.optional_text(&f, "customer_segment");
+        let revenue_per_hour = match f.get("revenue_per_hour") {
+            Some(n) => Some(self.number(n, &f.path("revenue_per_hour"))?),
+            None => None,
+        };
         Some(Service {
             id: id?,
             name,
             escalation_policy: escalation_policy?,
             integrations,
+            tier,
+            data_classification,
+            customer_segment,
+            revenue_per_hour,
         })
     }
 
@@ -663,11 +827,28 @@ impl Checker {
         path: String,
         owner: &str,
     ) -> Option<Integration> {
-        let f = self.fields(node, &path, &["type", "key"])?;
+        let f = self.fields(node, &path, &["type", "key", "mapping"])?;
+        let names: Vec<&str> = IntegrationKind::ALL.iter().map(|k| k.type_name()).collect();
         let kind = self
             .required(&f, "type")
-            .and_then(|n| self.type_name(n, &f.path("type"), &["events_v2"]))
-            .map(|_| IntegrationKind::EventsV2);
+            .and_then(|n| self.type_name(n, &f.path("type"), &names))
+            .map(|i| IntegrationKind::ALL[i]);
+        let mapping = match (kind, f.get("mapping")) {
+            (Some(IntegrationKind::Generic), Some(n)) => Some(self.mapping(n, &f.path("mapping"))?),
+            (Some(IntegrationKind::Generic), None) => {
+                self.required(&f, "mapping");
+                return None;
+            }
+            (Some(_), Some(n)) => {
+                self.error(
+                    n.pos,
+                    &f.path("mapping"),
+                    "only a generic integration has a mapping",
+                );
+                return None;
+            }
+            (_, _) => None,
+        };
         let key = self.required(&f, "key").and_then(|n| {
             let path = f.path("key");
             let text = self.text(n, &path)?;
@@ -688,7 +869,62 @@ impl Checker {
         Some(Integration {
             kind: kind?,
             key: key?,
+            mapping,
         })
+    }
+
+    /// A generic webhook's mapping: each field a CEL expression, checked by compiling it.
+    pub(super) fn mapping(&mut self, node: &Node, path: &str) -> Option<Mapping> {
+        let f = self.fields(node, path, &Mapping::FIELDS)?;
+        let expr = |this: &mut Self, key: &str, required: bool| -> Option<Option<String>> {
+            let n = match (f.get(key), required) {
+                (Some(n), _) => n,
+                (None, true) => {
+                    this.required(&f, key);
+                    return None;
+                }
+                (None, false) => return Some(None),
+            };
+            let path = f.path(key);
+            let text = this.text(n, &path)?.to_owned();
+            let checked =
+                crate::rules::compile_expression(&text).and_then(|e| e.check_variables(&["body"]));
+            if let Err(e) = checked {
+                this.error(n.pos, &path, format!("invalid CEL expression: {e}"));
+                return None;
+            }
+            Some(Some(text))
+        };
+        let summary = expr(self, "summary", true);
+        let dedup_key = expr(self, "dedup_key", false);
+        let severity = expr(self, "severity", false);
+        let action = expr(self, "action", false);
+        let source = expr(self, "source", false);
+        Some(Mapping {
+            summary: summary??,
+            dedup_key: dedup_key?,
+            severity: severity?,
+            action: action?,
+            source: source?,
+        })
+    }
+
+    /// A plain number (integer or decimal), not quoted.
+    pub(super) fn number(&mut self, node: &Node, path: &str) -> Option<f64> {
+        match &node.value {
+            Value::Scalar { text, plain: true } => match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Some(v),
+                _ => {
+                    self.error(node.pos, path, format!("{text:?} is not a number"));
+                    None
+                }
+            },
+            Value::Invalid => None,
+            _ => {
+                self.error(node.pos, path, "expected a number");
+                None
+            }
+        }
     }
 
     pub(super) fn cross_references(&mut self) {

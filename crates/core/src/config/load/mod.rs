@@ -43,6 +43,7 @@ pub fn load(text: &str) -> Result<Config, Vec<ConfigError>> {
         None => Config::default(),
     };
     check.cross_references();
+    check.compile_rules(&config);
     if check.errors.is_empty() {
         Ok(config)
     } else {
