@@ -16,6 +16,8 @@ pub struct AppState {
     pub runner: RunnerHandle,
     pub links: LinkSigner,
     pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Detectors see their samples one request at a time, in order.
+    pub detector_lock: Arc<tokio::sync::Mutex<()>>,
     pub public_url: String,
 }
 

@@ -37,6 +37,7 @@ fn config() -> Config {
         teams: vec![],
         schedules: vec![],
         rules: vec![],
+        detectors: vec![],
         escalation_policies: vec![EscalationPolicy {
             id: PolicyId::parse("p").unwrap(),
             name: None,

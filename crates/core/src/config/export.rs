@@ -25,7 +25,45 @@ pub fn to_yaml(config: &Config) -> String {
     if !config.rules.is_empty() {
         section(&mut out, "rules", &config.rules, rule);
     }
+    if !config.detectors.is_empty() {
+        section(&mut out, "detectors", &config.detectors, detector);
+    }
     out
+}
+
+fn detector(out: &mut String, d: &super::DetectorSpec) {
+    use crate::anomaly::Method;
+    line(out, "", "id", &scalar(&d.id));
+    line(out, ITEM, "service", &scalar(d.service.as_str()));
+    line(out, ITEM, "metric", &scalar(&d.metric));
+    match &d.method {
+        Method::Anomaly { sensitivity } => {
+            line(out, ITEM, "method", "anomaly");
+            line(out, ITEM, "sensitivity", &format!("{sensitivity:?}"));
+        }
+        Method::Threshold {
+            above,
+            below,
+            for_secs,
+        } => {
+            line(out, ITEM, "method", "threshold");
+            if let Some(a) = above {
+                line(out, ITEM, "above", &format!("{a:?}"));
+            }
+            if let Some(b) = below {
+                line(out, ITEM, "below", &format!("{b:?}"));
+            }
+            line(
+                out,
+                ITEM,
+                "for",
+                &crate::duration::Duration::from_secs(*for_secs).to_string(),
+            );
+        }
+        Method::Zscore => line(out, ITEM, "method", "anomaly"),
+    }
+    line(out, ITEM, "severity", &d.severity);
+    line(out, ITEM, "resolve_after", &d.resolve_after.to_string());
 }
 
 fn rule(out: &mut String, r: &crate::rules::RuleSpec) {
@@ -697,6 +735,7 @@ services:
             escalation_policies,
             services,
             rules: vec![],
+            detectors: vec![],
         }
     }
 

@@ -30,6 +30,23 @@ pub struct Config {
     /// When a signal becomes an escalation, and how: see [`crate::rules`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<crate::rules::RuleSpec>,
+    /// Anomaly and threshold detectors on metric streams: see [`crate::anomaly`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectors: Vec<DetectorSpec>,
+}
+
+/// A detector on one metric of one service; it raises an event through the
+/// rules path when the series turns abnormal, and resolves it once the series
+/// has been normal for `resolve_after`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetectorSpec {
+    pub id: String,
+    pub service: ServiceId,
+    pub metric: String,
+    pub method: crate::anomaly::Method,
+    /// Severity of the events it raises.
+    pub severity: String,
+    pub resolve_after: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

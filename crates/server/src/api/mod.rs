@@ -10,6 +10,7 @@ pub mod error;
 pub mod events_v2;
 pub mod generic;
 pub mod incidents;
+pub mod metrics;
 pub mod people;
 pub mod rules;
 pub mod schedules;
@@ -87,7 +88,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(alertmanager::receive))
         .routes(routes!(generic::receive))
         .routes(routes!(rules::list))
-        .routes(routes!(rules::evaluate));
+        .routes(routes!(rules::evaluate))
+        .routes(routes!(metrics::receive));
     let (v1_router, v1_api) = v1.split_for_parts();
     let (events_router, events_api) = OpenApiRouter::new()
         .routes(routes!(events_v2::enqueue))

@@ -4,9 +4,9 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Config, ContactKind, ContactMethod, DataClassification, Day, EscalationPolicy, Filter,
-    Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction,
-    Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
+    Config, ContactKind, ContactMethod, DataClassification, Day, DetectorSpec, EscalationPolicy,
+    Filter, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override,
+    Restriction, Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
@@ -126,6 +126,7 @@ impl Checker {
             "escalation_policies",
             "services",
             "rules",
+            "detectors",
         ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
@@ -137,7 +138,104 @@ impl Checker {
             escalation_policies: self.items(&f, "escalation_policies", None, Self::policy),
             services: self.items(&f, "services", None, Self::service),
             rules: self.items(&f, "rules", None, Self::rule),
+            detectors: self.items(&f, "detectors", None, Self::detector),
         }
+    }
+
+    pub(super) fn detector(&mut self, node: &Node, path: String) -> Option<DetectorSpec> {
+        let keys = [
+            "id",
+            "service",
+            "metric",
+            "method",
+            "sensitivity",
+            "above",
+            "below",
+            "for",
+            "severity",
+            "resolve_after",
+        ];
+        let f = self.fields(node, &path, &keys)?;
+        let id = self
+            .required(&f, "id")
+            .and_then(|n| self.id(n, &f.path("id"), UserId::parse))
+            .map(|i| i.to_string());
+        let service = self
+            .required(&f, "service")
+            .and_then(|n| self.reference(Kind::Service, n, &f.path("service"), ServiceId::parse));
+        let metric = self
+            .required(&f, "metric")
+            .and_then(|n| self.text(n, &f.path("metric")).map(str::to_owned));
+        let number = |this: &mut Self, key: &str| -> Option<Option<f64>> {
+            match f.get(key) {
+                Some(n) => this.number(n, &f.path(key)).map(Some),
+                None => Some(None),
+            }
+        };
+        let method = match self
+            .required(&f, "method")
+            .and_then(|n| self.type_name(n, &f.path("method"), &["anomaly", "threshold"]))
+        {
+            Some(0) => {
+                let sensitivity =
+                    number(self, "sensitivity")?.unwrap_or(crate::anomaly::DEFAULT_SENSITIVITY);
+                if sensitivity <= 0.0 {
+                    self.error(f.pos, &f.path("sensitivity"), "must be greater than 0");
+                    return None;
+                }
+                for key in ["above", "below", "for"] {
+                    if let Some(n) = f.get(key) {
+                        self.error(
+                            n.pos,
+                            &f.path(key),
+                            "only a threshold detector takes this key",
+                        );
+                    }
+                }
+                Some(crate::anomaly::Method::Anomaly { sensitivity })
+            }
+            Some(_) => {
+                let (above, below) = (number(self, "above")?, number(self, "below")?);
+                if above.is_none() && below.is_none() {
+                    self.error(
+                        f.pos,
+                        &f.path("above"),
+                        "a threshold detector needs above, below or both",
+                    );
+                    return None;
+                }
+                let for_secs = match f.get("for") {
+                    Some(n) => self.duration(n, &f.path("for"))?.as_secs(),
+                    None => 0,
+                };
+                Some(crate::anomaly::Method::Threshold {
+                    above,
+                    below,
+                    for_secs,
+                })
+            }
+            None => None,
+        };
+        let severity = match f.get("severity") {
+            Some(n) => {
+                let p = f.path("severity");
+                let i = self.type_name(n, &p, &["critical", "error", "warning", "info"])?;
+                ["critical", "error", "warning", "info"][i].to_owned()
+            }
+            None => "error".to_owned(),
+        };
+        let resolve_after = match f.get("resolve_after") {
+            Some(n) => self.duration(n, &f.path("resolve_after"))?,
+            None => Duration::from_secs(600),
+        };
+        Some(DetectorSpec {
+            id: id?,
+            service: service?,
+            metric: metric?,
+            method: method?,
+            severity,
+            resolve_after,
+        })
     }
 
     pub(super) fn rule(&mut self, node: &Node, path: String) -> Option<RuleSpec> {
@@ -776,7 +874,7 @@ impl Checker {
             this.integration(n, p, &owner)
         });
         let tier = match f.get("tier") {
-            Some(n) => Some(self.repeat(n, &f.path("tier")).map(|t| t as u32)?),
+            Some(n) => Some(self.repeat(n, &f.path("tier"))?),
             None => None,
         };
         let data_classification = match f.get("data_classification") {

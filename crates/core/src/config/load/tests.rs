@@ -234,7 +234,7 @@ fn unknown_top_level_keys_are_errors() {
             2,
             1,
             "service",
-            "unknown key \"service\"; expected one of: users, teams, schedules, escalation_policies, services, rules"
+            "unknown key \"service\"; expected one of: users, teams, schedules, escalation_policies, services, rules, detectors"
         )
     );
     assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
