@@ -10,7 +10,7 @@
 #   BENCH_DURATION=20s BENCH_CONNECTIONS=64 BENCH_THREADS=2   wrk settings
 #   BENCH_INCIDENTS=10000 BENCH_POLICIES=10                    escalation benchmark size
 #   BENCH_FIRST_ESCALATION_S=20 BENCH_ESCALATION_STEP_S=5      level-1 escalate_after stagger
-#   BENCH_SKIP=ingest|alertmanager|escalation (space-separated) parts to skip
+#   BENCH_SKIP=ingest|rules|alertmanager|escalation (space-separated) parts to skip
 #   BENCH_DIAG=1                      also run ingest with pages deferred 1 h (notifier idle)
 #   BENCH_SKIP_BUILD=1                 use the existing target/release/escalator
 #   BENCH_RESULTS=FILE                 also keep the raw key=value results here
@@ -215,7 +215,7 @@ bench_ingest() {
     log "[$b] ingest${variant:+ ($variant pages)}: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
     start_sink "$name"
     config="$WORK/$name.yaml"
-    python3 "$BENCH_PY" config-ingest "$SINK_PORT" ${variant:+1h} >"$config"
+    python3 "$BENCH_PY" config-ingest "$SINK_PORT" ${variant:+"$variant"} >"$config"
     new_db "$b" "${name//-/_}"
     db=$DB_URL
     start_server "$name" "$config" "$db"
@@ -407,6 +407,7 @@ result esc.stagger "${BENCH_FIRST_ESCALATION_S}s..$((BENCH_FIRST_ESCALATION_S + 
 if [[ $SKIP != *" ingest "* ]]; then
     for b in $BACKENDS; do
         bench_ingest "$b"
+        if [[ $SKIP != *" rules "* ]]; then bench_ingest "$b" rules; fi
         if [[ ${BENCH_DIAG:-0} == 1 ]]; then bench_ingest "$b" deferred; fi
     done
 fi
