@@ -92,28 +92,32 @@ impl StoreTx {
     }
 
     /// The open incidents for several (service, dedup key) pairs, locked for
-    /// update, in one query per 250 pairs.
+    /// update: one indexed `service = … AND dedup_key IN (…)` query per service
+    /// and 500 keys.
     pub async fn find_open_incidents(
         &mut self,
         keys: &[(ServiceId, DedupKey)],
     ) -> Result<Vec<IncidentRow>> {
         self.pending.flush_incidents(&mut self.tx).await?;
+        let mut by_service: std::collections::BTreeMap<&ServiceId, Vec<&DedupKey>> =
+            Default::default();
+        for (service, key) in keys {
+            by_service.entry(service).or_default().push(key);
+        }
         let mut out = Vec::new();
-        for chunk in keys.chunks(250) {
-            let pairs: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(service = ${} AND dedup_key = ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
-            let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE status <> 'resolved' AND ({}){}",
-                pairs.join(" OR "),
-                self.dialect().for_update()
-            );
-            let params: Vec<Value> = chunk
-                .iter()
-                .flat_map(|(s, k)| [s.as_str().into(), k.as_str().into()])
-                .collect();
-            for row in self.tx.fetch_all(sql, &params).await? {
-                out.push(from_row(&row)?);
+        for (service, keys) in by_service {
+            for chunk in keys.chunks(500) {
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM incidents WHERE service = $1 AND dedup_key IN ({}) AND status <> 'resolved'{}",
+                    marks.join(", "),
+                    self.dialect().for_update()
+                );
+                let mut params: Vec<Value> = vec![service.as_str().into()];
+                params.extend(chunk.iter().map(|k| Value::from(k.as_str())));
+                for row in self.tx.fetch_all(sql, &params).await? {
+                    out.push(from_row(&row)?);
+                }
             }
         }
         Ok(out)
