@@ -111,15 +111,16 @@ impl Notifier {
             while let Some(more) = sends.try_join_next() {
                 done.push(more);
             }
-            let now = Timestamp::now();
-            let mut tx = self.store.begin().await?;
+            let mut settled = Vec::with_capacity(done.len());
             for result in done {
                 match result {
-                    Ok((item, outcome)) => tx.settle_notification(&item, &outcome, now).await?,
+                    Ok(pair) => settled.push(pair),
                     // A panicked send leaves its row leased; it is sent again when the lease runs out.
                     Err(e) => tracing::error!("send task failed: {e}"),
                 }
             }
+            let mut tx = self.store.begin().await?;
+            tx.settle_notifications(&settled, Timestamp::now()).await?;
             tx.commit().await?;
         }
         Ok(n)

@@ -191,12 +191,51 @@ impl StoreTx {
         Ok(items)
     }
 
-    /// Records how a send went, on the row and on the incident's timeline.
+    /// Records how one send went, on the row and on the incident's timeline.
     pub async fn settle_notification(
         &mut self,
         item: &OutboxItem,
         outcome: &Outcome,
         now: Timestamp,
+    ) -> Result<()> {
+        self.settle_one(item, outcome, now, true).await
+    }
+
+    /// Records how several sends went: the delivered ones with one UPDATE per
+    /// 500, the rest one by one; every attempt on its incident's timeline.
+    pub async fn settle_notifications(
+        &mut self,
+        settled: &[(OutboxItem, Outcome)],
+        now: Timestamp,
+    ) -> Result<()> {
+        let sent: Vec<i64> = settled
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
+            .map(|(i, _)| i.id)
+            .collect();
+        for chunk in sent.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE notifications SET status = 'sent', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let mut params: Vec<crate::db::Value> = vec![ms(now).into()];
+            params.extend(chunk.iter().map(|id| crate::db::Value::from(*id)));
+            self.tx.execute(sql, &params).await?;
+        }
+        for (item, outcome) in settled {
+            let bulk = matches!(outcome, Outcome::Sent { .. });
+            self.settle_one(item, outcome, now, !bulk).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_one(
+        &mut self,
+        item: &OutboxItem,
+        outcome: &Outcome,
+        now: Timestamp,
+        update_row: bool,
     ) -> Result<()> {
         let who = format!(
             "{} via {} ({})",
@@ -236,12 +275,14 @@ impl StoreTx {
                 format!("Did not notify {who}: {reason}"),
             ),
         };
-        self.tx
+        if update_row {
+            self.tx
             .execute(
                 "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), lease_until = NULL, last_error = $4, updated_at = $5 WHERE id = $1",
                 &[item.id.into(), status.into(), due.map(ms).into(), error.into(), ms(now).into()],
             )
             .await?;
+        }
         let detail = serde_json::json!({
             "notification_id": item.id,
             "idempotency_key": item.idempotency_key,
