@@ -345,68 +345,8 @@ async fn a_storm_on_one_key_is_throttled_and_the_others_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_pagerduty_python_client_works_unchanged() {
-    let dir = temp_file("placeholder", "").parent().unwrap().to_path_buf();
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let openssl = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .current_dir(&dir)
-            .args(args)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "openssl {args:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "cert.pem",
-    ]);
+    let (ca, cert, key) = test_certificates();
     let receiver = Receiver::start().await;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let server = Server::start_with(
         &escalator_store::testing::sqlite_url(),
         &config(&receiver),
@@ -423,8 +363,8 @@ async fn the_official_pagerduty_python_client_works_unchanged() {
         .arg(script)
         .arg(&base)
         .arg(KEY)
-        .env("SSL_CERT_FILE", dir.join("ca.pem"))
-        .env("REQUESTS_CA_BUNDLE", dir.join("ca.pem"))
+        .env("SSL_CERT_FILE", &ca)
+        .env("REQUESTS_CA_BUNDLE", &ca)
         .output()
         .unwrap();
     assert!(

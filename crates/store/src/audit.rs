@@ -84,6 +84,27 @@ impl StoreTx {
         Ok(entry.seq)
     }
 
+    /// Appends an entry about something other than an incident (configuration,
+    /// tokens, overrides…), with no state change to show.
+    pub async fn audit_event(
+        &mut self,
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let new = NewAudit {
+            actor,
+            action,
+            incident_id: None,
+            from_state: None,
+            to_state: None,
+            reason: None,
+            detail,
+        };
+        self.append_audit(new, now).await
+    }
+
     /// Records an engine state change: on the audit chain and on the incident's timeline.
     pub(crate) async fn record(
         &mut self,

@@ -179,19 +179,8 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
         let id = row.int(0)?;
         let detail = serde_json::json!({"override_id": id, "schedule": schedule, "override": o});
-        tx.append_audit(
-            NewAudit {
-                actor,
-                action: "override_added",
-                incident_id: None,
-                from_state: None,
-                to_state: None,
-                reason: None,
-                detail: &detail,
-            },
-            now,
-        )
-        .await?;
+        tx.audit_event(actor, "override_added", &detail, now)
+            .await?;
         tx.bump_extras().await?;
         tx.commit().await?;
         Ok(id)
@@ -217,19 +206,8 @@ impl Store {
             return Ok(false);
         }
         let detail = serde_json::json!({"override_id": id, "schedule": schedule});
-        tx.append_audit(
-            NewAudit {
-                actor,
-                action: "override_removed",
-                incident_id: None,
-                from_state: None,
-                to_state: None,
-                reason: None,
-                detail: &detail,
-            },
-            now,
-        )
-        .await?;
+        tx.audit_event(actor, "override_removed", &detail, now)
+            .await?;
         tx.bump_extras().await?;
         tx.commit().await?;
         Ok(true)
@@ -312,19 +290,8 @@ impl Store {
             )
             .await?;
         let detail = serde_json::json!({"user": user});
-        tx.append_audit(
-            NewAudit {
-                actor,
-                action: "calendar_feed_created",
-                incident_id: None,
-                from_state: None,
-                to_state: None,
-                reason: None,
-                detail: &detail,
-            },
-            now,
-        )
-        .await?;
+        tx.audit_event(actor, "calendar_feed_created", &detail, now)
+            .await?;
         tx.commit().await
     }
 
@@ -345,19 +312,8 @@ impl Store {
             .await?;
         if n > 0 {
             let detail = serde_json::json!({"user": user});
-            tx.append_audit(
-                NewAudit {
-                    actor,
-                    action: "calendar_feed_revoked",
-                    incident_id: None,
-                    from_state: None,
-                    to_state: None,
-                    reason: None,
-                    detail: &detail,
-                },
-                now,
-            )
-            .await?;
+            tx.audit_event(actor, "calendar_feed_revoked", &detail, now)
+                .await?;
         }
         tx.commit().await?;
         Ok(n > 0)

@@ -2,7 +2,6 @@
 //! bits, so a slow password hash would add latency to every request and no
 //! protection.
 
-use crate::audit::NewAudit;
 use crate::{Result, Store, StoreError, ms};
 use escalator_core::auth::Role;
 use jiff::Timestamp;
@@ -35,19 +34,8 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
         let id = row.int(0)?;
-        tx.append_audit(
-            NewAudit {
-                actor,
-                action: "token_created",
-                incident_id: None,
-                from_state: None,
-                to_state: None,
-                reason: None,
-                detail: &serde_json::json!({"token_id": id, "name": name, "role": role}),
-            },
-            now,
-        )
-        .await?;
+        let detail = serde_json::json!({"token_id": id, "name": name, "role": role});
+        tx.audit_event(actor, "token_created", &detail, now).await?;
         tx.commit().await?;
         Ok(id)
     }
