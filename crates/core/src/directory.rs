@@ -55,6 +55,8 @@ pub struct Catalog {
     schedules: HashMap<ScheduleId, CompiledSchedule>,
     away: HashMap<UserId, Vec<Window>>,
     rules: CompiledRules,
+    /// Each service as rules see it (`service.*`), built once, not per event.
+    service_views: HashMap<ServiceId, serde_json::Value>,
 }
 
 impl Catalog {
@@ -111,8 +113,14 @@ impl Catalog {
         // Rules were compiled when the configuration was loaded; a stored one that
         // no longer compiles (a newer CEL, say) runs without rules rather than not at all.
         let rules = crate::rules::compile(&config.rules).unwrap_or_default();
+        let service_views = config
+            .services
+            .iter()
+            .map(|s| (s.id.clone(), serde_json::to_value(s).unwrap_or_default()))
+            .collect();
         Self {
             rules,
+            service_views,
             config,
             revision,
             extras_version: extras.version,
@@ -132,6 +140,10 @@ impl Catalog {
     /// The stored configuration revision this catalog was built from (0: none applied).
     pub fn revision(&self) -> i64 {
         self.revision
+    }
+    /// A service as rules see it: its configuration as JSON.
+    pub fn service_view(&self, id: &ServiceId) -> Option<&serde_json::Value> {
+        self.service_views.get(id)
     }
     /// The rules in force, compiled.
     pub fn rules(&self) -> &CompiledRules {

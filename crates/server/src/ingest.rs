@@ -56,11 +56,11 @@ pub fn decide(
     if event.action != EventAction::Trigger || catalog.rules().is_empty() {
         return None;
     }
-    let service = serde_json::to_value(service).unwrap_or_default();
+    let service = catalog.service_view(&service.id)?;
     Some(
         catalog
             .rules()
-            .evaluate(&rule_view(event, dedup_key), &service, Timestamp::now()),
+            .evaluate(&rule_view(event, dedup_key), service, Timestamp::now()),
     )
 }
 

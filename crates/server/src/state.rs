@@ -40,10 +40,7 @@ pub(crate) async fn refresh(
     shared: &SharedCatalog,
 ) -> Result<Arc<Catalog>, escalator_store::StoreError> {
     let current = shared.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let (revision, extras_version) = (
-        store.config_revision().await?,
-        store.extras_version().await?,
-    );
+    let (revision, extras_version) = store.catalog_versions().await?;
     if revision == current.revision() && extras_version == current.extras_version() {
         return Ok(current);
     }

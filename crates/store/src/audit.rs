@@ -243,12 +243,4 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".into()))?;
         Ok((row.int(0)?, row.text(1)?))
     }
-
-    /// Appends one entry in a transaction of its own.
-    pub async fn audit(&self, new: NewAudit<'_>, now: Timestamp) -> Result<i64> {
-        let mut tx = self.begin().await?;
-        let seq = tx.append_audit(new, now).await?;
-        tx.commit().await?;
-        Ok(seq)
-    }
 }

@@ -72,25 +72,6 @@ pub struct Page<T> {
 }
 
 impl StoreTx {
-    /// The open incident for a service and dedup key, locked for update.
-    pub async fn find_open_incident(
-        &mut self,
-        service: &ServiceId,
-        key: &DedupKey,
-    ) -> Result<Option<IncidentRow>> {
-        self.pending.flush_incidents(&mut self.tx).await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM incidents WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'{}",
-            self.dialect().for_update()
-        );
-        self.tx
-            .fetch_optional(sql, &[service.as_str().into(), key.as_str().into()])
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
-    }
-
     /// The open incidents for several (service, dedup key) pairs, locked for
     /// update: one indexed `service = … AND dedup_key IN (…)` query per service
     /// and 500 keys.

@@ -42,8 +42,6 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is not as expected: {0}")]
     Corrupt(String),
-    #[error("{0}")]
-    Conflict(String),
 }
 
 impl StoreError {

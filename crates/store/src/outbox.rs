@@ -198,7 +198,8 @@ impl StoreTx {
         outcome: &Outcome,
         now: Timestamp,
     ) -> Result<()> {
-        self.settle_one(item, outcome, now, true).await
+        self.settle_notifications(&[(item.clone(), outcome.clone())], now)
+            .await
     }
 
     /// Records how several sends went: the delivered ones with one UPDATE per
@@ -224,19 +225,47 @@ impl StoreTx {
             self.tx.execute(sql, &params).await?;
         }
         for (item, outcome) in settled {
-            let bulk = matches!(outcome, Outcome::Sent { .. });
-            self.settle_one(item, outcome, now, !bulk).await?;
+            let s = Settlement::of(item, outcome);
+            if !matches!(outcome, Outcome::Sent { .. }) {
+                self.tx
+                    .execute(
+                        "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), lease_until = NULL, \
+                         last_error = $4, updated_at = $5 WHERE id = $1",
+                        &[item.id.into(), s.status.into(), s.due.map(ms).into(), s.error.into(), ms(now).into()],
+                    )
+                    .await?;
+            }
+            let detail = serde_json::json!({
+                "notification_id": item.id,
+                "idempotency_key": item.idempotency_key,
+                "attempt": item.attempts,
+                "status": s.status,
+            });
+            self.add_timeline(
+                IncidentId(item.incident_id),
+                now,
+                s.kind,
+                "notifier",
+                &s.message,
+                &detail,
+            )
+            .await?;
         }
         Ok(())
     }
+}
 
-    async fn settle_one(
-        &mut self,
-        item: &OutboxItem,
-        outcome: &Outcome,
-        now: Timestamp,
-        update_row: bool,
-    ) -> Result<()> {
+/// What an outcome makes of a notification row, and how the timeline tells it.
+struct Settlement {
+    status: &'static str,
+    due: Option<Timestamp>,
+    error: Option<String>,
+    kind: &'static str,
+    message: String,
+}
+
+impl Settlement {
+    fn of(item: &OutboxItem, outcome: &Outcome) -> Self {
         let who = format!(
             "{} via {} ({})",
             item.user, item.contact_method, item.channel
@@ -275,29 +304,13 @@ impl StoreTx {
                 format!("Did not notify {who}: {reason}"),
             ),
         };
-        if update_row {
-            self.tx
-            .execute(
-                "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), lease_until = NULL, last_error = $4, updated_at = $5 WHERE id = $1",
-                &[item.id.into(), status.into(), due.map(ms).into(), error.into(), ms(now).into()],
-            )
-            .await?;
-        }
-        let detail = serde_json::json!({
-            "notification_id": item.id,
-            "idempotency_key": item.idempotency_key,
-            "attempt": attempt,
-            "status": status,
-        });
-        self.add_timeline(
-            IncidentId(item.incident_id),
-            now,
+        Self {
+            status,
+            due,
+            error,
             kind,
-            "notifier",
-            &message,
-            &detail,
-        )
-        .await
+            message,
+        }
     }
 }
 

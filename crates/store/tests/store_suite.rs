@@ -176,14 +176,14 @@ async fn one_open_incident_per_dedup_key(store: Store) {
     let id = open(&store, &catalog, "k", t0()).await;
     let mut tx = store.begin().await.unwrap();
     let found = tx
-        .find_open_incident(
-            &ServiceId::parse("api").unwrap(),
-            &DedupKey::parse("k").unwrap(),
-        )
+        .find_open_incidents(&[(
+            ServiceId::parse("api").unwrap(),
+            DedupKey::parse("k").unwrap(),
+        )])
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(found.incident.id, id);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].incident.id, id);
     drop(tx);
     // A second open incident with the same key is refused by the database itself.
     let mut tx = store.begin().await.unwrap();
@@ -408,6 +408,7 @@ async fn applying_the_same_configuration_twice_changes_nothing(store: Store) {
     let (rev, stored) = store.current_config().await.unwrap().unwrap();
     assert_eq!((rev, stored), (2, changed));
     assert_eq!(store.config_revision().await.unwrap(), 2);
+    assert_eq!(store.catalog_versions().await.unwrap().0, 2);
     let entries = store.audit_entries(0, 10).await.unwrap();
     assert_eq!(
         entries
@@ -577,6 +578,10 @@ mod extras {
         };
         let id = store.add_override(&sid, &o, "test", t0()).await.unwrap();
         assert!(store.extras_version().await.unwrap() > v0);
+        assert_eq!(
+            store.catalog_versions().await.unwrap(),
+            (0, store.extras_version().await.unwrap())
+        );
         let stored = store.overrides(&sid).await.unwrap();
         assert_eq!((stored.len(), stored[0].id, &stored[0].window), (1, id, &o));
         let extras = store.extras(t0()).await.unwrap();
@@ -632,6 +637,33 @@ mod extras {
         assert_eq!(super::verify_audit(&store).await, 4);
     }
 
+    async fn a_handoff_notice_is_claimed_once(store: Store) {
+        let (sid, user) = (
+            ScheduleId::parse("primary").unwrap(),
+            UserId::parse("alice").unwrap(),
+        );
+        assert!(
+            store
+                .claim_handoff_notice(&sid, &user, t0(), t0())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_handoff_notice(&sid, &user, t0(), t0() + secs(5))
+                .await
+                .unwrap(),
+            "a second node or a restart"
+        );
+        assert!(
+            store
+                .claim_handoff_notice(&sid, &user, t0() + secs(86_400), t0())
+                .await
+                .unwrap(),
+            "the next shift"
+        );
+    }
+
     async fn calendar_feeds_rotate_and_revoke(store: Store) {
         let alice = UserId::parse("alice").unwrap();
         store
@@ -675,6 +707,13 @@ mod extras {
             super::overrides_and_availability_are_kept_and_versioned(store).await;
         }
         #[tokio::test]
+        async fn a_handoff_notice_is_claimed_once() {
+            let store = super::Store::open(&escalator_store::testing::sqlite_url())
+                .await
+                .unwrap();
+            super::a_handoff_notice_is_claimed_once(store).await;
+        }
+        #[tokio::test]
         async fn calendar_feeds_rotate_and_revoke() {
             let store = super::Store::open(&escalator_store::testing::sqlite_url())
                 .await
@@ -690,6 +729,13 @@ mod extras {
                 .await
                 .unwrap();
             super::overrides_and_availability_are_kept_and_versioned(store).await;
+        }
+        #[tokio::test]
+        async fn a_handoff_notice_is_claimed_once() {
+            let store = super::Store::open(&escalator_store::testing::postgres_url().await)
+                .await
+                .unwrap();
+            super::a_handoff_notice_is_claimed_once(store).await;
         }
         #[tokio::test]
         async fn calendar_feeds_rotate_and_revoke() {

@@ -367,28 +367,7 @@ impl IntegrationKind {
 }
 
 impl Config {
-    pub fn user(&self, id: &UserId) -> Option<&User> {
-        self.users.iter().find(|u| &u.id == id)
-    }
     pub fn schedule(&self, id: &ScheduleId) -> Option<&Schedule> {
         self.schedules.iter().find(|s| &s.id == id)
-    }
-    pub fn team(&self, id: &TeamId) -> Option<&Team> {
-        self.teams.iter().find(|t| &t.id == id)
-    }
-    pub fn policy(&self, id: &PolicyId) -> Option<&EscalationPolicy> {
-        self.escalation_policies.iter().find(|p| &p.id == id)
-    }
-    pub fn service(&self, id: &ServiceId) -> Option<&Service> {
-        self.services.iter().find(|s| &s.id == id)
-    }
-    /// The service and integration that own a routing key.
-    pub fn integration(&self, key: &RoutingKey) -> Option<(&Service, &Integration)> {
-        self.services.iter().find_map(|s| {
-            s.integrations
-                .iter()
-                .find(|i| &i.key == key)
-                .map(|i| (s, i))
-        })
     }
 }
