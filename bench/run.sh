@@ -9,6 +9,7 @@
 #   BENCH_PG=postgres://postgres@127.0.0.1:5432   PostgreSQL server (trust auth)
 #   BENCH_PG_SOCKET=/var/run/postgresql          its Unix socket directory, used when present
 #   BENCH_DURATION=20s BENCH_CONNECTIONS=64 BENCH_THREADS=2   wrk settings
+#   BENCH_WIDE_CONNECTIONS=256         connections of the second ingest run ("wide")
 #   BENCH_INCIDENTS=10000 BENCH_POLICIES=10                    escalation benchmark size
 #   BENCH_FIRST_ESCALATION_S=20 BENCH_ESCALATION_STEP_S=5      level-1 escalate_after stagger
 #   BENCH_SKIP=ingest|rules|alertmanager|escalation (space-separated) parts to skip
@@ -30,6 +31,9 @@ PG_SOCKET=${BENCH_PG_SOCKET:-/var/run/postgresql}
 DURATION=${BENCH_DURATION:-20s}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
+# The ingest phase again from more clients: what group commit reaches when
+# enough requests are in flight to fill its batches.
+WIDE_CONNS=${BENCH_WIDE_CONNECTIONS:-256}
 export BENCH_INCIDENTS=${BENCH_INCIDENTS:-10000}
 export BENCH_POLICIES=${BENCH_POLICIES:-10}
 export BENCH_FIRST_ESCALATION_S=${BENCH_FIRST_ESCALATION_S:-20}
@@ -218,10 +222,11 @@ idle_check() {
 # pages are planned 1 h after the incident opens, so the notifier sends
 # nothing during the run: a diagnostic of how much the notifier costs ingest.
 bench_ingest() {
-    local b=$1 variant=${2:-} db config line ok sent bad incidents failures name key
+    local b=$1 variant=${2:-} db config line ok sent bad incidents failures name key conns=$CONNS
+    [[ $variant == wide ]] && conns=$WIDE_CONNS
     name="ingest${variant:+-$variant}-$b"
     key="$b.ingest${variant:+_$variant}"
-    log "[$b] ingest${variant:+ ($variant pages)}: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
+    log "[$b] ingest${variant:+ ($variant)}: ${DURATION}, ${conns} connections, ${THREADS} threads"
     start_sink "$name"
     config="$WORK/$name.yaml"
     python3 "$BENCH_PY" config-ingest "$SINK_PORT" ${variant:+"$variant"} >"$config"
@@ -233,7 +238,7 @@ bench_ingest() {
     idle_check "$key"
     cpu0=$(cpu_ticks "$SERVER_PID"); ctx0=$(ctx_switches "$SERVER_PID"); m0=$(machine_ticks)
     TARGET=escalator ROUTING_KEY=$(python3 "$BENCH_PY" routing-key 0) RUN_ID="$name" \
-        run_wait "$WORK/$name.wrk" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
+        run_wait "$WORK/$name.wrk" wrk -t"$THREADS" -c"$conns" -d"$DURATION" --timeout 10s --latency \
         -s "$HERE/load.lua" "$SERVER_URL" || { cat "$WORK/$name.wrk" >&2; die "wrk failed"; }
     cpu1=$(cpu_ticks "$SERVER_PID"); ctx1=$(ctx_switches "$SERVER_PID"); m1=$(machine_ticks)
     sed 's/^/    /' "$WORK/$name.wrk" >&2
@@ -408,6 +413,7 @@ result source "$(cd "$ROOT" && find crates Cargo.toml Cargo.lock -type f -not -p
 result postgres "$(psql -X -At "$PG/postgres" -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1)"
 result wrk.threads "$THREADS"
 result wrk.connections "$CONNS"
+result wrk.wide_connections "$WIDE_CONNS"
 result wrk.duration "$DURATION"
 result esc.incidents "$BENCH_INCIDENTS"
 result esc.policies "$BENCH_POLICIES"
@@ -417,6 +423,7 @@ if [[ $SKIP != *" ingest "* ]]; then
     for b in $BACKENDS; do
         bench_ingest "$b"
         if [[ $SKIP != *" rules "* ]]; then bench_ingest "$b" rules; fi
+        if [[ $SKIP != *" wide "* ]]; then bench_ingest "$b" wide; fi
         if [[ ${BENCH_DIAG:-0} == 1 ]]; then bench_ingest "$b" deferred; fi
     done
 fi

@@ -209,6 +209,12 @@ enum AuditCommand {
     },
 }
 
+/// The server allocates and frees small buffers on every thread for every
+/// request; glibc's allocator spent a sixth of the server's CPU doing it under
+/// load, mimalloc a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ESCALATOR_LOG")

@@ -133,6 +133,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let channels_for_handoffs = channels.clone();
     let notifier = notifier::Notifier::new(
         store.clone(),
+        state.runner.clone(),
         channels,
         state.links.clone(),
         public_url.clone(),

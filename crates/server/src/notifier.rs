@@ -4,7 +4,7 @@
 //! incident no longer needs it. Each attempt lands on the incident timeline.
 
 use crate::links::{LINK_LIFETIME, LinkSigner};
-use crate::runner::sleep_until;
+use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
 use escalator_notify::{
@@ -23,10 +23,24 @@ use tokio::task::JoinSet;
 /// by a crashed node goes out again soon.
 const LEASE: SignedDuration = SignedDuration::from_secs(20);
 /// Most notifications in flight at once.
-const CLAIM_BATCH: u32 = 64;
+const CLAIM_BATCH: u32 = 256;
+/// After a claim that did not fill a batch, how long to let new pages gather
+/// before claiming again: under a stream of incidents this turns hundreds of
+/// small claims a second into a few large ones, at a cost of at most this much
+/// delay to a page.
+const CLAIM_PACE: Duration = Duration::from_millis(20);
+/// Once a send finishes, how long to wait for others before settling them all
+/// in one transaction. Each transaction is a turn at the database's single
+/// writer (SQLite) and a disk flush, which a storm of pages would otherwise
+/// take from incoming events; a crash inside the window only means those
+/// pages go out again, with the same idempotency key, when their lease ends.
+const SETTLE_WINDOW: Duration = Duration::from_millis(20);
 
 pub struct Notifier {
     store: Store,
+    /// Claims and settlements are written by the runner, in its batches: one
+    /// writer and one disk flush for events and pages alike.
+    runner: RunnerHandle,
     channels: Channels,
     links: LinkSigner,
     public_url: String,
@@ -36,6 +50,7 @@ pub struct Notifier {
 impl Notifier {
     pub fn new(
         store: Store,
+        runner: RunnerHandle,
         channels: Channels,
         links: LinkSigner,
         public_url: String,
@@ -43,6 +58,7 @@ impl Notifier {
     ) -> Self {
         Self {
             store,
+            runner,
             channels,
             links,
             public_url,
@@ -55,7 +71,11 @@ impl Notifier {
         loop {
             match this.clone().drain_once().await {
                 Ok(0) => {}
-                Ok(_) => continue,
+                Ok(n) if n == CLAIM_BATCH as usize => continue,
+                Ok(_) => {
+                    tokio::time::sleep(CLAIM_PACE).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!("notifier: {e}");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -79,12 +99,15 @@ impl Notifier {
     /// Claims one batch and sends it; returns how many were claimed. Outcomes are
     /// settled in groups, one transaction for all the sends that finished together.
     async fn drain_once(self: Arc<Self>) -> Result<usize, StoreError> {
-        let now = Timestamp::now();
-        let mut tx = self.store.begin().await?;
-        let items = tx
-            .claim_notifications(now, now + LEASE, CLAIM_BATCH)
-            .await?;
-        tx.commit().await?;
+        let claim = Work::Claim {
+            lease: LEASE,
+            limit: CLAIM_BATCH,
+        };
+        let items = match self.runner.submit(claim).await {
+            Ok(Done::Claimed(items)) => items,
+            Ok(other) => return Err(StoreError::Corrupt(format!("claim answered {other:?}"))),
+            Err(e) => return Err(StoreError::Corrupt(format!("claim: {e}"))),
+        };
         let n = items.len();
         if n == 0 {
             return Ok(0);
@@ -108,8 +131,16 @@ impl Notifier {
         }
         while let Some(first) = sends.join_next().await {
             let mut done = vec![first];
-            while let Some(more) = sends.try_join_next() {
-                done.push(more);
+            let window = tokio::time::sleep(SETTLE_WINDOW);
+            tokio::pin!(window);
+            loop {
+                tokio::select! {
+                    more = sends.join_next() => match more {
+                        Some(more) => done.push(more),
+                        None => break,
+                    },
+                    _ = &mut window => break,
+                }
             }
             let mut settled = Vec::with_capacity(done.len());
             for result in done {
@@ -119,9 +150,10 @@ impl Notifier {
                     Err(e) => tracing::error!("send task failed: {e}"),
                 }
             }
-            let mut tx = self.store.begin().await?;
-            tx.settle_notifications(&settled, Timestamp::now()).await?;
-            tx.commit().await?;
+            if let Err(e) = self.runner.submit(Work::Settle(settled)).await {
+                // The leases run out and the pages go out again, with the same idempotency keys.
+                return Err(StoreError::Corrupt(format!("settling sends: {e}")));
+            }
         }
         Ok(n)
     }

@@ -4,15 +4,15 @@
 //! after its work is durable. Between batches it sleeps until the earliest
 //! escalation is due — no polling interval.
 
-use crate::state::{SharedCatalog, refresh};
+use crate::state::{SharedCatalog, refresh, reload_if_changed};
 use escalator_core::config::EscalationPolicy;
 use escalator_core::directory::Catalog;
 use escalator_core::engine::{self, EngineError, Incident, Input, NewIncident};
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
 use escalator_core::rules::Decision;
-use escalator_store::{Store, StoreError, StoreTx};
-use jiff::Timestamp;
+use escalator_store::{OutboxItem, Outcome, Store, StoreError, StoreTx};
+use jiff::{SignedDuration, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,9 @@ pub const QUEUE_DEPTH: usize = 16_384;
 const MAX_BATCH: usize = 1_024;
 /// Most escalations fired in one transaction.
 const TIMER_BATCH: u32 = 256;
+/// How old the configuration check before a batch may be: one batch after
+/// another, the check made just before it stands.
+const FRESH: Duration = Duration::from_millis(2);
 /// Longest sleep even with nothing due: a guard against a missed wake-up, not a poll.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
@@ -59,6 +62,10 @@ pub enum Work {
     },
     /// An action on one incident (acknowledge, resolve, escalate).
     Act { incident: IncidentId, input: Input },
+    /// The notifier's claim on due notifications, leased for `lease`.
+    Claim { lease: SignedDuration, limit: u32 },
+    /// The notifier's outcomes of sends.
+    Settle(Vec<(OutboxItem, Outcome)>),
 }
 
 /// What the work did.
@@ -68,6 +75,10 @@ pub enum Done {
     Event { incident: Option<IncidentId> },
     /// The incident after the action.
     Act(Box<Incident>),
+    /// The notifications claimed, now leased to the caller.
+    Claimed(Vec<OutboxItem>),
+    /// The outcomes are saved.
+    Settled,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -138,7 +149,17 @@ impl Runner {
     pub async fn run(mut self) {
         let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
         loop {
-            let next = self.store.next_escalation_due().await;
+            let view = self.store.runner_view().await;
+            let viewed = std::time::Instant::now();
+            let next = match view {
+                Ok((next, versions)) => {
+                    if let Err(e) = reload_if_changed(&self.store, &self.catalog, versions).await {
+                        tracing::warn!("reloading configuration: {e}");
+                    }
+                    Ok(next)
+                }
+                Err(e) => Err(e),
+            };
             // Escalations first: a flood of events must not delay a due page.
             if matches!(next, Ok(Some(due)) if due <= Timestamp::now()) {
                 if let Err(e) = self.fire_due_escalations().await {
@@ -153,7 +174,10 @@ impl Runner {
                     if n == 0 {
                         return; // every handle dropped: shutting down
                     }
-                    self.process(std::mem::take(&mut jobs)).await;
+                    // Under load the batch follows the view at once; after a
+                    // wait, look again for a configuration applied meanwhile.
+                    let stale = viewed.elapsed() > FRESH;
+                    self.process(std::mem::take(&mut jobs), stale).await;
                 }
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {
@@ -175,8 +199,8 @@ impl Runner {
 
     /// Saves a batch in one transaction; if the transaction fails, retries each
     /// job alone so one bad job cannot fail its neighbours.
-    async fn process(&self, jobs: Vec<Job>) {
-        if let Err(e) = refresh(&self.store, &self.catalog).await {
+    async fn process(&self, jobs: Vec<Job>, stale: bool) {
+        if stale && let Err(e) = refresh(&self.store, &self.catalog).await {
             tracing::warn!("checking configuration revision: {e}");
         }
         let catalog = self.catalog();
@@ -199,7 +223,12 @@ impl Runner {
             }
             Err(e) => vec![Err(RunError::Store(e.to_string()))],
         };
-        self.notifier_wake.notify_one();
+        if works
+            .iter()
+            .any(|w| matches!(w, Work::Event { .. } | Work::Act { .. }))
+        {
+            self.notifier_wake.notify_one();
+        }
         for (job, result) in jobs.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
@@ -220,7 +249,7 @@ impl Runner {
                 Work::Event {
                     service, dedup_key, ..
                 } => Some((service.clone(), dedup_key.clone())),
-                Work::Act { .. } => None,
+                _ => None,
             })
             .collect();
         let keys: Vec<_> = keys.into_iter().collect();
@@ -475,6 +504,13 @@ async fn apply(
                 Err(e) => Ok(Err(e.into())),
             }
         }
+        Work::Claim { lease, limit } => Ok(Ok(Done::Claimed(
+            tx.claim_notifications(now, now + *lease, *limit).await?,
+        ))),
+        Work::Settle(outcomes) => {
+            tx.settle_notifications(outcomes, now).await?;
+            Ok(Ok(Done::Settled))
+        }
         Work::Act { incident, input } => {
             let Some(row) = tx.incident_for_update(*incident).await? else {
                 return Ok(Err(RunError::NotFound(*incident)));
@@ -593,7 +629,7 @@ services:
             .into_iter()
             .map(|r| match r.unwrap() {
                 Done::Event { incident } => incident,
-                Done::Act(_) => None,
+                _ => None,
             })
             .collect();
         let page = store

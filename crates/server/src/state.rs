@@ -39,8 +39,17 @@ pub(crate) async fn refresh(
     store: &Store,
     shared: &SharedCatalog,
 ) -> Result<Arc<Catalog>, escalator_store::StoreError> {
+    let versions = store.catalog_versions().await?;
+    reload_if_changed(store, shared, versions).await
+}
+
+/// Reloads the catalog unless it already is at `(revision, extras_version)`.
+pub(crate) async fn reload_if_changed(
+    store: &Store,
+    shared: &SharedCatalog,
+    (revision, extras_version): (i64, i64),
+) -> Result<Arc<Catalog>, escalator_store::StoreError> {
     let current = shared.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let (revision, extras_version) = store.catalog_versions().await?;
     if revision == current.revision() && extras_version == current.extras_version() {
         return Ok(current);
     }

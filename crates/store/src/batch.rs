@@ -1,10 +1,11 @@
 //! Rows a transaction appends (audit entries, timeline entries, outbox rows)
 //! are collected and written with multi-row INSERTs when the transaction
 //! needs them or commits: a batch of a thousand events costs a handful of
-//! statements per table instead of one per row.
+//! statements per table instead of one per row. On SQLite all of a commit's
+//! statements travel to the database in one call (see [`Tx::execute_all`]).
 
 use crate::Result;
-use crate::db::{Tx, Value};
+use crate::db::{Statements, Tx, Value};
 
 /// Appended rows not yet sent to the database.
 #[derive(Default)]
@@ -40,20 +41,20 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> Strin
     sql
 }
 
-async fn insert_all<const N: usize>(
-    tx: &mut Tx,
+/// Moves `rows` into INSERT statements appended to `out`.
+fn insert_all<const N: usize>(
+    out: &mut Statements,
     table: &str,
     columns: &[&str; N],
     rows: &mut Vec<[Value; N]>,
     suffix: &str,
-) -> Result<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let params: Vec<Value> = chunk.iter().flat_map(|r| r.iter().cloned()).collect();
-        tx.execute(insert_sql(table, columns, chunk.len(), suffix), &params)
-            .await?;
+) {
+    let mut rows = std::mem::take(rows).into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<[Value; N]> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let sql = insert_sql(table, columns, chunk.len(), suffix);
+        out.push((sql, chunk.into_iter().flatten().collect()));
     }
-    rows.clear();
-    Ok(())
 }
 
 pub(crate) const INCIDENT_COLUMNS: [&str; 19] = [
@@ -109,27 +110,41 @@ pub(crate) const NOTIFICATION_COLUMNS: [&str; 12] = [
 
 impl Pending {
     /// New incidents go first: every other row refers to one.
-    pub async fn flush_incidents(&mut self, tx: &mut Tx) -> Result<()> {
-        insert_all(tx, "incidents", &INCIDENT_COLUMNS, &mut self.incidents, "").await
+    fn take_incidents(&mut self, out: &mut Statements) {
+        insert_all(out, "incidents", &INCIDENT_COLUMNS, &mut self.incidents, "");
     }
 
-    pub async fn flush_notifications(&mut self, tx: &mut Tx) -> Result<()> {
-        self.flush_incidents(tx).await?;
+    fn take_notifications(&mut self, out: &mut Statements) {
+        self.take_incidents(out);
         // A notification planned twice (same idempotency key) is planned once.
         insert_all(
-            tx,
+            out,
             "notifications",
             &NOTIFICATION_COLUMNS,
             &mut self.notifications,
             " ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .await
+        );
     }
 
-    pub async fn flush(&mut self, tx: &mut Tx) -> Result<()> {
-        self.flush_notifications(tx).await?;
-        insert_all(tx, "audit_log", &AUDIT_COLUMNS, &mut self.audit, "").await?;
-        insert_all(tx, "timeline", &TIMELINE_COLUMNS, &mut self.timeline, "").await
+    /// Every pending row, as statements in an order that satisfies foreign keys.
+    pub fn take_all(&mut self, out: &mut Statements) {
+        self.take_notifications(out);
+        insert_all(out, "audit_log", &AUDIT_COLUMNS, &mut self.audit, "");
+        insert_all(out, "timeline", &TIMELINE_COLUMNS, &mut self.timeline, "");
+    }
+
+    /// Writes pending incidents, before a statement that reads them.
+    pub async fn flush_incidents(&mut self, tx: &mut Tx) -> Result<()> {
+        let mut out = Statements::new();
+        self.take_incidents(&mut out);
+        tx.execute_all(out).await
+    }
+
+    /// Writes pending incidents and notifications, before a statement that reads them.
+    pub async fn flush_notifications(&mut self, tx: &mut Tx) -> Result<()> {
+        let mut out = Statements::new();
+        self.take_notifications(&mut out);
+        tx.execute_all(out).await
     }
 }
 

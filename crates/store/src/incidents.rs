@@ -373,6 +373,25 @@ impl Store {
     }
 
     /// The earliest pending escalation, for the runner to sleep until.
+    /// What the runner checks before each batch, in one query: when the next
+    /// escalation is due, and the configuration versions (see
+    /// [`Store::catalog_versions`]).
+    pub async fn runner_view(&self) -> Result<(Option<Timestamp>, (i64, i64))> {
+        let row = self
+            .pool
+            .fetch_optional(
+                "SELECT (SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL), \
+                 (SELECT MAX(revision) FROM config_revisions), \
+                 (SELECT value FROM settings WHERE key = 'extras_version')",
+                &[],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("no runner view row".into()))?;
+        let next = row.opt_int(0)?.map(ts).transpose()?;
+        let extras = row.opt_text(2)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((next, (row.opt_int(1)?.unwrap_or(0), extras)))
+    }
+
     pub async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
         self.min_instant(
             "SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL",

@@ -32,6 +32,7 @@ pub use tokens::TokenInfo;
 use db::{Pool, Tx};
 use jiff::Timestamp;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// SQLite has one writer at a time. Writers queue here, in order, instead
+    /// of in SQLite's busy handler, which sleeps for milliseconds at a time and
+    /// lets an unlucky writer (an API change behind a stream of event batches)
+    /// wait far longer than its turn. `None` on PostgreSQL, where writers
+    /// lock only the rows they touch.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// PostgreSQL channel on which nodes tell each other about new work.
@@ -83,10 +90,14 @@ impl Store {
                 // FULL: a commit is on disk before we answer 202. Group commit pays for it.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Multi-row INSERTs differ by row count: keep each size prepared.
+                .statement_cache_capacity(1024);
             Pool::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(8)
+                    // A local file has no network to fail: skip the ping per checkout.
+                    .test_before_acquire(false)
                     .connect_with(opts)
                     .await?,
             )
@@ -103,7 +114,8 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        let store = Store { pool };
+        let writer = (pool.dialect() == Dialect::Sqlite).then(Default::default);
+        let store = Store { pool, writer };
         migrate::run(&store.pool).await?;
         Ok(store)
     }
@@ -114,8 +126,13 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<StoreTx> {
+        let writer = match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
         Ok(StoreTx {
             tx: self.pool.begin().await?,
+            _writer: writer,
             audit_head: None,
             wake_others: false,
             pending: batch::Pending::default(),
@@ -163,6 +180,8 @@ pub struct StoreTx {
     wake_others: bool,
     /// Appended rows, written in bulk (see [`batch`]).
     pending: batch::Pending,
+    /// This process's turn to write (SQLite), released after `tx` ends.
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl StoreTx {
@@ -176,21 +195,19 @@ impl StoreTx {
     }
 
     pub async fn commit(mut self) -> Result<()> {
-        self.pending.flush(&mut self.tx).await?;
+        let mut statements = db::Statements::new();
+        self.pending.take_all(&mut statements);
         if self.wake_others && self.dialect() == Dialect::Postgres {
             // NOTIFY is transactional: listeners hear it only if this commits.
-            self.tx
-                .execute("SELECT pg_notify($1, '')", &[WAKE_CHANNEL.into()])
-                .await?;
+            statements.push(("SELECT pg_notify($1, '')".into(), vec![WAKE_CHANNEL.into()]));
         }
         if let Some((seq, hash, true)) = self.audit_head.take() {
-            self.tx
-                .execute(
-                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                    &[seq.into(), hash.into()],
-                )
-                .await?;
+            statements.push((
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                vec![seq.into(), hash.into()],
+            ));
         }
+        self.tx.execute_all(statements).await?;
         self.tx.commit().await
     }
 }

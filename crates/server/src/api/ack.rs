@@ -55,7 +55,7 @@ async fn ack(State(app): State<AppState>, Path(token): Path<String>) -> Result<S
             i.status,
             i.acknowledged_by.as_deref().unwrap_or("someone")
         )),
-        Ok(Done::Event { .. }) => Err(ApiError::internal("unexpected runner answer")),
+        Ok(_) => Err(ApiError::internal("unexpected runner answer")),
         Err(RunError::Engine(EngineError::Resolved)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "incident_resolved",

@@ -254,8 +254,8 @@ async fn act(app: &AppState, id: i64, input: Input) -> Result<Json<IncidentView>
                 .unwrap_or_default();
             Ok(Json(IncidentView::new(&incident, details, &app.public_url)))
         }
-        Done::Event { .. } => Err(ApiError::internal(
-            "runner answered an action with an event result",
+        _ => Err(ApiError::internal(
+            "runner answered an action with another kind of result",
         )),
     }
 }
