@@ -297,6 +297,11 @@ fn service(out: &mut String, service: &Service) {
     if let Some(r) = service.revenue_per_hour {
         line(out, ITEM, "revenue_per_hour", &format!("{r:?}"));
     }
+    if let Some(g) = &service.grouping {
+        let by: Vec<String> = g.by.iter().map(|l| scalar(l)).collect();
+        let value = flow_map(&[("by", flow_list(&by)), ("window", g.window.to_string())]);
+        line(out, ITEM, "grouping", &value);
+    }
     block_list(out, "integrations", &service.integrations, |i| {
         let mut pairs = vec![
             ("type", i.kind.type_name().to_owned()),
@@ -417,7 +422,7 @@ mod tests {
     use super::*;
     use crate::config::load::tests::EXAMPLE;
     use crate::config::{
-        ContactMethod, Integration, IntegrationKind, Level, NotificationRule, load,
+        ContactMethod, Grouping, Integration, IntegrationKind, Level, NotificationRule, load,
     };
     use crate::duration::Duration;
     use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
@@ -713,6 +718,11 @@ services:
                 data_classification: None,
                 customer_segment: None,
                 revenue_per_hour: None,
+                // Every other service groups, so the key round-trips too.
+                grouping: (sid.len() % 2 == 0).then(|| Grouping {
+                    by: vec!["alertname".into(), "cluster name".into()],
+                    window: Duration::from_secs(60 * sid.len() as u64 + 1),
+                }),
                 integrations: keys
                     .into_iter()
                     .map(|key| {

@@ -271,6 +271,53 @@ pub struct Service {
     pub customer_segment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue_per_hour: Option<f64>,
+    /// Alerts that share these labels join one incident; absent: one
+    /// incident per dedup key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<Grouping>,
+}
+
+/// `grouping: {by: [alertname, cluster], window: 5m}`, as Alertmanager's
+/// `group_by`: a trigger whose dedup key has no open incident joins the open
+/// incident of its group (the same value for every `by` label) if that
+/// incident was opened less than `window` ago, instead of opening another and
+/// paging again. The incident resolves when every alert in it has resolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grouping {
+    pub by: Vec<String>,
+    pub window: Duration,
+}
+
+impl Grouping {
+    /// The group an event belongs to: each `by` label's value, looked up in
+    /// the event's `labels`, then its `custom_details`, then its own fields
+    /// (`source`, `component`, `group`, `class`, `severity`); a label the event
+    /// lacks counts as empty, as in Alertmanager.
+    pub fn key(&self, details: &serde_json::Value) -> String {
+        let value = |name: &str| {
+            [
+                details.get("labels").and_then(|l| l.get(name)),
+                details.get("custom_details").and_then(|c| c.get(name)),
+                details.get(name),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|v| !v.is_null())
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+        };
+        // A JSON array keeps values containing separators apart.
+        serde_json::Value::from(
+            self.by
+                .iter()
+                .map(|name| serde_json::Value::from(value(name)))
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,5 +416,47 @@ impl IntegrationKind {
 impl Config {
     pub fn schedule(&self, id: &ScheduleId) -> Option<&Schedule> {
         self.schedules.iter().find(|s| &s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod grouping_tests {
+    use super::Grouping;
+    use crate::duration::Duration;
+    use serde_json::json;
+
+    fn grouping(by: &[&str]) -> Grouping {
+        Grouping {
+            by: by.iter().map(|s| s.to_string()).collect(),
+            window: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn alerts_with_the_same_label_values_share_a_group() {
+        let g = grouping(&["alertname", "cluster"]);
+        let a = json!({"labels": {"alertname": "DiskFull", "cluster": "eu1", "instance": "a"}});
+        let b = json!({"labels": {"alertname": "DiskFull", "cluster": "eu1", "instance": "b"}});
+        let c = json!({"labels": {"alertname": "DiskFull", "cluster": "us1", "instance": "a"}});
+        assert_eq!(g.key(&a), g.key(&b));
+        assert_ne!(g.key(&a), g.key(&c));
+    }
+
+    #[test]
+    fn labels_come_from_labels_then_custom_details_then_the_event() {
+        let g = grouping(&["cluster", "source"]);
+        let from_details = json!({"custom_details": {"cluster": "eu1"}, "source": "db-1"});
+        let from_labels = json!({"labels": {"cluster": "eu1", "source": "db-1"}, "source": "other"});
+        assert_eq!(g.key(&from_details), g.key(&from_labels));
+        assert_eq!(g.key(&from_details), r#"["eu1","db-1"]"#);
+    }
+
+    #[test]
+    fn a_missing_label_is_empty_and_separators_cannot_merge_groups() {
+        let g = grouping(&["a", "b"]);
+        assert_eq!(g.key(&json!({})), r#"["",""]"#);
+        let x = json!({"labels": {"a": "1,2", "b": "3"}});
+        let y = json!({"labels": {"a": "1", "b": "2,3"}});
+        assert_ne!(g.key(&x), g.key(&y));
     }
 }

@@ -57,6 +57,9 @@ pub struct Incident {
     pub service: ServiceId,
     pub policy: PolicyId,
     pub dedup_key: DedupKey,
+    /// The alert group it gathers (see `config::Grouping`); `None` for an
+    /// incident of one dedup key.
+    pub group_key: Option<String>,
     pub title: String,
     /// Set by rules; `P1` is the most urgent.
     pub priority: Option<Priority>,
@@ -104,6 +107,8 @@ pub struct NewIncident {
     /// Paged at once, in parallel with the policy: mandatory paths set by rules.
     pub mandatory: Vec<Target>,
     pub priority: Option<Priority>,
+    /// The alert group it opens, for a service that groups alerts.
+    pub group_key: Option<String>,
 }
 
 impl NewIncident {
@@ -125,6 +130,7 @@ impl NewIncident {
             start_level: 1,
             mandatory: Vec::new(),
             priority: None,
+            group_key: None,
         }
     }
 }
@@ -132,9 +138,11 @@ impl NewIncident {
 /// Something that happens to an open incident.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    /// Another event with the same dedup key arrived.
+    /// Another alert arrived: one with the incident's dedup key, or (with
+    /// `dedup_key`) another alert of its group joining it.
     Alert {
         actor: String,
+        dedup_key: Option<DedupKey>,
     },
     Acknowledge {
         actor: String,
@@ -202,6 +210,7 @@ pub fn open(
         service: new.service,
         policy: new.policy,
         dedup_key: new.dedup_key,
+        group_key: new.group_key,
         title: new.title,
         priority: new.priority,
         status: Status::Triggered,
@@ -277,18 +286,22 @@ pub fn step(
         })
     };
     match input {
-        Input::Alert { actor } => {
+        Input::Alert { actor, dedup_key } => {
             if incident.status == Status::Resolved {
                 return Err(EngineError::Resolved);
             }
             next.alert_count = next.alert_count.saturating_add(1);
+            let mut detail = serde_json::json!({"alert_count": next.alert_count});
+            if let Some(key) = dedup_key {
+                detail["joined_dedup_key"] = key.as_str().into();
+            }
             effects.push(record(
                 Action::AlertAdded,
                 actor,
                 before,
                 &next,
                 None,
-                serde_json::json!({"alert_count": next.alert_count}),
+                detail,
             ));
         }
         Input::Acknowledge { actor } => match incident.status {

@@ -237,6 +237,7 @@ fn a_repeated_trigger_adds_an_alert_and_pages_nobody() {
         &inc,
         Input::Alert {
             actor: "events_v2:api".into(),
+            dedup_key: None,
         },
         &p,
         &c,
@@ -264,7 +265,10 @@ fn resolve_ends_the_incident_and_refuses_further_input() {
     .unwrap();
     assert_eq!(t.incident.status, Status::Resolved);
     for input in [
-        Input::Alert { actor: "x".into() },
+        Input::Alert {
+            actor: "x".into(),
+            dedup_key: None,
+        },
         Input::Acknowledge { actor: "x".into() },
         Input::Resolve { actor: "x".into() },
     ] {
@@ -462,7 +466,10 @@ proptest! {
             let input = match op {
                 Op::Wait(s) => { now += secs(s); continue; }
                 Op::Timer => Input::Timer,
-                Op::Alert => Input::Alert { actor: "e".into() },
+                Op::Alert => Input::Alert {
+                    actor: "e".into(),
+                    dedup_key: None,
+                },
                 Op::Ack => Input::Acknowledge { actor: "a".into() },
                 Op::Resolve => Input::Resolve { actor: "a".into() },
                 Op::Escalate { to, manager, reason } => Input::Escalate {

@@ -4,7 +4,7 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Config, ContactKind, ContactMethod, DataClassification, Day, DetectorSpec, EscalationPolicy,
+    Config, ContactKind, ContactMethod, DataClassification, Day, Grouping, DetectorSpec, EscalationPolicy,
     Filter, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override,
     Restriction, Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
 };
@@ -855,6 +855,7 @@ impl Checker {
             "data_classification",
             "customer_segment",
             "revenue_per_hour",
+            "grouping",
         ];
         let f = self.fields(node, &path, &keys)?;
         let id = self.identity(&f, Kind::Service, ServiceId::parse);
@@ -907,6 +908,10 @@ impl Checker {
             Some(n) => Some(self.number(n, &f.path("revenue_per_hour"))?),
             None => None,
         };
+        let grouping = match f.get("grouping") {
+            Some(n) => Some(self.grouping(n, &f.path("grouping"))?),
+            None => None,
+        };
         Some(Service {
             id: id?,
             name,
@@ -916,6 +921,40 @@ impl Checker {
             data_classification,
             customer_segment,
             revenue_per_hour,
+            grouping,
+        })
+    }
+
+    pub(super) fn grouping(&mut self, node: &Node, path: &str) -> Option<Grouping> {
+        let f = self.fields(node, path, &["by", "window"])?;
+        let by = self.items(
+            &f,
+            "by",
+            Some("list at least one label to group by"),
+            |this, n, p| {
+                let label = this.text(n, &p)?;
+                if label.is_empty() {
+                    this.error(n.pos, &p, "a label name cannot be empty");
+                    return None;
+                }
+                Some(label.to_owned())
+            },
+        );
+        let window = self.required(&f, "window").and_then(|n| {
+            let path = f.path("window");
+            let window = self.duration(n, &path)?;
+            if window < Duration::from_secs(1) {
+                self.error(n.pos, &path, "must be at least 1s");
+                return None;
+            }
+            Some(window)
+        });
+        if by.is_empty() {
+            return None;
+        }
+        Some(Grouping {
+            by,
+            window: window?,
         })
     }
 

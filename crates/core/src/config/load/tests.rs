@@ -625,3 +625,41 @@ fn errors_display_as_line_column_path_message() {
     .error("users[0].id", "must not be empty");
     assert_eq!(error.to_string(), "3:7: users[0].id: must not be empty");
 }
+
+const GROUPED: &str = "\
+users: [{id: alice}]
+escalation_policies:
+  - {id: p, levels: [{targets: [{user: alice}], escalate_after: 5m}]}
+services:
+  - id: api
+    escalation_policy: p
+    grouping: {by: [alertname, cluster], window: 5m}
+";
+
+#[test]
+fn grouping_reads_its_labels_and_window() {
+    let config = load(GROUPED).expect("valid");
+    let grouping = config.services[0].grouping.as_ref().expect("grouping");
+    assert_eq!(grouping.by, vec!["alertname", "cluster"]);
+    assert_eq!(grouping.window.as_secs(), 300);
+    assert_eq!(load("services: []\n").unwrap().services.len(), 0);
+}
+
+#[test]
+fn grouping_without_labels_or_window_is_an_error_naming_the_key() {
+    let text = GROUPED.replace("{by: [alertname, cluster], window: 5m}", "{by: [], window: 0s}");
+    let errors = errors(&text);
+    let paths: Vec<&str> = errors.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec!["services[0].grouping.by", "services[0].grouping.window"],
+        "{errors:?}"
+    );
+    assert!(errors[0].3.contains("at least one label"), "{errors:?}");
+    let text = GROUPED.replace("window: 5m}", "windw: 5m}");
+    let misspelt = super::tests::errors(&text);
+    assert!(
+        misspelt.iter().any(|e| e.2 == "services[0].grouping.window"),
+        "{misspelt:?}"
+    );
+}
