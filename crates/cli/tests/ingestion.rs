@@ -203,6 +203,104 @@ async fn a_real_alertmanager_pages_and_resolves_through_both_receivers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_grouped_by_label_share_one_incident_until_the_last_resolves() {
+    let receiver = Receiver::start().await;
+    let grouped = config(&receiver).replace(
+        "    escalation_policy: p\n",
+        "    escalation_policy: p\n    grouping: {by: [alertname, cluster], window: 5m}\n",
+    );
+    let server = Server::start(&escalator_store::testing::sqlite_url(), &grouped);
+    let viewer = token(&server.db, "viewer");
+    // Alertmanager groups by instance, so each alert reaches us on its own.
+    let am = start_alertmanager(&server).await;
+    let alert = |instance: &str, cluster: &str, ends: Option<&str>| {
+        let mut a = json!({
+            "labels": {"alertname": "DiskFull", "instance": instance, "cluster": cluster, "via": "webhook"},
+            "annotations": {"summary": format!("Disk full on {instance}")},
+        });
+        if let Some(e) = ends {
+            a["endsAt"] = json!(e);
+        }
+        a
+    };
+    post_alerts(&am, json!([alert("db-1", "eu1", None)])).await;
+    eventually(Duration::from_secs(30), "the first incident", || async {
+        (incidents(&server, &viewer).await.len() == 1).then_some(())
+    })
+    .await;
+    post_alerts(
+        &am,
+        json!([alert("db-2", "eu1", None), alert("db-3", "us1", None)]),
+    )
+    .await;
+    let open = eventually(
+        Duration::from_secs(30),
+        "db-2 joined, db-3 apart",
+        || async {
+            let list = incidents(&server, &viewer).await;
+            let eu1 = list.iter().find(|i| i["alert_count"] == 2).cloned();
+            (list.len() == 2)
+                .then_some(eu1)
+                .flatten()
+                .map(|eu1| (list, eu1))
+        },
+    )
+    .await;
+    let (list, eu1) = open;
+    assert_eq!(eu1["group_key"], r#"["DiskFull","eu1"]"#, "{eu1}");
+    let us1 = list.iter().find(|i| i["id"] != eu1["id"]).unwrap();
+    assert_eq!(us1["alert_count"], 1);
+    // One page for the eu1 group, one for us1: db-2 joining paged nobody.
+    let paged = eventually(Duration::from_secs(30), "two pages", || async {
+        let got = receiver.received();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    let mut ids: Vec<i64> = paged
+        .iter()
+        .map(|r| r.body["incident"]["id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected = vec![eu1["id"].as_i64().unwrap(), us1["id"].as_i64().unwrap()];
+    expected.sort();
+    assert_eq!(ids, expected, "paged once per group");
+
+    let past = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1)).to_string();
+    post_alerts(&am, json!([alert("db-1", "eu1", Some(&past))])).await;
+    let id = eu1["id"].as_i64().unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "db-1 resolved on the timeline",
+        || async {
+            let (_, timeline) = server
+                .get(&format!("/api/v1/incidents/{id}/timeline"), &viewer)
+                .await;
+            timeline
+                .to_string()
+                .contains("alert_resolved")
+                .then_some(())
+        },
+    )
+    .await;
+    let (_, incident) = server
+        .get(&format!("/api/v1/incidents/{id}"), &viewer)
+        .await;
+    assert_eq!(incident["status"], "triggered", "db-2 still fires");
+    post_alerts(&am, json!([alert("db-2", "eu1", Some(&past))])).await;
+    eventually(
+        Duration::from_secs(30),
+        "the group's incident resolved",
+        || async {
+            let (_, incident) = server
+                .get(&format!("/api/v1/incidents/{id}"), &viewer)
+                .await;
+            (incident["status"] == "resolved").then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alertmanager_webhook_refuses_bad_input_and_changes_nothing() {
     let receiver = Receiver::start().await;
     let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));

@@ -73,6 +73,7 @@ pub async fn ingest(
 ) -> Result<(DedupKey, Done), RunError> {
     let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
     let decision = decide(&app.catalog(), service, &event, &dedup_key);
+    let group = service.grouping.as_ref().map(|g| g.key(&event.details));
     let work = Work::Event {
         service: service.id.clone(),
         action: event.action,
@@ -81,6 +82,7 @@ pub async fn ingest(
         details: event.details,
         actor: format!("{via}:{}", service.id),
         decision,
+        group,
     };
     let done = app.runner.submit(work).await?;
     Ok((dedup_key, done))

@@ -59,6 +59,8 @@ pub enum Work {
         actor: String,
         /// What the rules decided, for a trigger.
         decision: Option<Decision>,
+        /// The alert group, for a service that groups alerts.
+        group: Option<String>,
     },
     /// An action on one incident (acknowledge, resolve, escalate).
     Act { incident: IncidentId, input: Input },
@@ -253,17 +255,31 @@ impl Runner {
             })
             .collect();
         let keys: Vec<_> = keys.into_iter().collect();
-        let open: HashMap<(ServiceId, DedupKey), Incident> = tx
-            .find_open_incidents(&keys)
-            .await?
-            .into_iter()
-            .map(|r| {
-                (
-                    (r.incident.service.clone(), r.incident.dedup_key.clone()),
-                    r.incident,
-                )
+        let mut batch = Batch::default();
+        for row in tx.find_open_incidents(&keys).await? {
+            batch.track(&row.incident);
+        }
+        // Alerts of grouped services may be firing in another alert's incident.
+        let grouped: Vec<(ServiceId, DedupKey)> = works
+            .iter()
+            .filter_map(|w| match w {
+                Work::Event {
+                    service,
+                    dedup_key,
+                    group: Some(_),
+                    ..
+                } if batch.lookup(service, dedup_key).is_none() => {
+                    Some((service.clone(), dedup_key.clone()))
+                }
+                _ => None,
             })
             .collect();
+        if !grouped.is_empty() {
+            for (key, row) in tx.find_open_by_alert(&grouped).await? {
+                batch.track(&row.incident);
+                batch.bind(&row.incident.service, &key, row.incident.id);
+            }
+        }
         let opening: HashSet<(&ServiceId, &DedupKey)> = works
             .iter()
             .filter_map(|w| match w {
@@ -272,17 +288,11 @@ impl Runner {
                     dedup_key,
                     action: EventAction::Trigger,
                     ..
-                } if !open.contains_key(&(service.clone(), dedup_key.clone())) => {
-                    Some((service, dedup_key))
-                }
+                } if batch.lookup(service, dedup_key).is_none() => Some((service, dedup_key)),
                 _ => None,
             })
             .collect();
-        let ids = tx.allocate_incident_ids(opening.len()).await?;
-        let mut batch = Batch {
-            open,
-            ids: ids.into_iter(),
-        };
+        batch.ids = tx.allocate_incident_ids(opening.len()).await?.into_iter();
         let mut results = Vec::with_capacity(works.len());
         for work in works {
             results.push(apply(&mut tx, work, catalog, now, &mut batch).await?);
@@ -366,22 +376,66 @@ async fn suppressed(
     Ok(())
 }
 
-/// What a batch knows about its incidents while it runs: the open incident per
-/// (service, dedup key), kept current as the batch changes them, and the ids
-/// allocated for incidents it opens.
+/// What a batch knows about its incidents while it runs, kept current as the
+/// batch changes them: the open incidents, which one each (service, dedup
+/// key) lands on (its own key, or a firing alert of its group), the open
+/// group incidents seen, and the ids allocated for incidents it opens.
+#[derive(Default)]
 struct Batch {
-    open: HashMap<(ServiceId, DedupKey), Incident>,
+    open: HashMap<IncidentId, Incident>,
+    by_key: HashMap<(ServiceId, DedupKey), IncidentId>,
+    by_group: HashMap<(ServiceId, String), IncidentId>,
     ids: std::vec::IntoIter<IncidentId>,
 }
 
 impl Batch {
     fn track(&mut self, incident: &Incident) {
-        let key = (incident.service.clone(), incident.dedup_key.clone());
-        if incident.status.is_open() {
-            self.open.insert(key, incident.clone());
-        } else if self.open.get(&key).is_some_and(|i| i.id == incident.id) {
-            self.open.remove(&key);
+        if !incident.status.is_open() {
+            self.open.remove(&incident.id);
+            return;
         }
+        let service = incident.service.clone();
+        self.by_key
+            .insert((service.clone(), incident.dedup_key.clone()), incident.id);
+        if let Some(group) = &incident.group_key {
+            self.by_group.insert((service, group.clone()), incident.id);
+        }
+        self.open.insert(incident.id, incident.clone());
+    }
+
+    /// The open incident `dedup_key` lands on, if any.
+    fn lookup(&self, service: &ServiceId, dedup_key: &DedupKey) -> Option<&Incident> {
+        let id = self.by_key.get(&(service.clone(), dedup_key.clone()))?;
+        self.open.get(id)
+    }
+
+    /// Records that the alert `dedup_key` fires in incident `id`.
+    fn bind(&mut self, service: &ServiceId, dedup_key: &DedupKey, id: IncidentId) {
+        self.by_key.insert((service.clone(), dedup_key.clone()), id);
+    }
+
+    /// The open incident of `group` opened at or after `since`, which a new
+    /// alert of the group joins.
+    async fn group_incident(
+        &mut self,
+        tx: &mut StoreTx,
+        service: &ServiceId,
+        group: &str,
+        since: Timestamp,
+    ) -> Result<Option<Incident>, StoreError> {
+        let known = self
+            .by_group
+            .get(&(service.clone(), group.to_owned()))
+            .and_then(|id| self.open.get(id))
+            .filter(|i| i.created_at >= since);
+        if let Some(i) = known {
+            return Ok(Some(i.clone()));
+        }
+        let found = tx.find_open_group(service, group, since).await?;
+        if let Some(row) = &found {
+            self.track(&row.incident);
+        }
+        Ok(found.map(|r| r.incident))
     }
 }
 
@@ -403,6 +457,7 @@ async fn apply(
             details,
             actor,
             decision,
+            group,
         } => {
             let Some(svc) = catalog.service(service) else {
                 return Ok(Err(RunError::Config(format!(
@@ -415,15 +470,36 @@ async fn apply(
                     svc.escalation_policy
                 ))));
             };
-            let open = batch
-                .open
-                .get(&(service.clone(), dedup_key.clone()))
-                .cloned();
+            // Grouping applies while the service has it configured.
+            let group = group.as_deref().zip(svc.grouping.as_ref());
+            let open = batch.lookup(service, dedup_key).cloned();
             let transition = match (action, open) {
                 (EventAction::Trigger, None) => {
                     if let Some(d) = decision.as_ref().filter(|d| d.suppressed) {
                         suppressed(tx, service, dedup_key, title, actor, d, now).await?;
                         return Ok(Ok(Done::Event { incident: None }));
+                    }
+                    if let Some((group, grouping)) = group {
+                        let since =
+                            now - SignedDuration::from_secs(grouping.window.as_secs() as i64);
+                        if let Some(i) = batch.group_incident(tx, service, group, since).await? {
+                            // Joins its group's incident: counted, on the record, nobody paged anew.
+                            let input = Input::Alert {
+                                actor: actor.clone(),
+                                dedup_key: Some(dedup_key.clone()),
+                            };
+                            let t = match engine::step(&i, input, policy, catalog, now) {
+                                Ok(t) => t,
+                                Err(e) => return Ok(Err(e.into())),
+                            };
+                            tx.save_transition(&t, None, catalog, now).await?;
+                            tx.alert_firing(i.id, service, dedup_key, now).await?;
+                            batch.track(&t.incident);
+                            batch.bind(service, dedup_key, i.id);
+                            return Ok(Ok(Done::Event {
+                                incident: Some(i.id),
+                            }));
+                        }
                     }
                     let mut details = details.clone();
                     let mut new = NewIncident::new(
@@ -434,6 +510,7 @@ async fn apply(
                         actor.clone(),
                         details.clone(),
                     );
+                    new.group_key = group.map(|(g, _)| g.to_owned());
                     if let Some(d) = decision {
                         new.start_level = d.start_level.unwrap_or(1);
                         new.mandatory = d.notify.clone();
@@ -459,19 +536,56 @@ async fn apply(
                         None => tx.allocate_incident_ids(1).await?[0],
                     };
                     let id = tx.save_opened(&t, &details, catalog, now).await?;
+                    if t.incident.group_key.is_some() {
+                        tx.alert_firing(id, service, dedup_key, now).await?;
+                    }
                     batch.track(&t.incident);
                     return Ok(Ok(Done::Event { incident: Some(id) }));
                 }
                 (_, None) => return Ok(Ok(Done::Event { incident: None })),
-                (EventAction::Trigger, Some(i)) => engine::step(
-                    &i,
-                    Input::Alert {
-                        actor: actor.clone(),
-                    },
-                    policy,
-                    catalog,
-                    now,
-                ),
+                (EventAction::Trigger, Some(i)) => {
+                    if i.group_key.is_some() {
+                        tx.alert_firing(i.id, service, dedup_key, now).await?;
+                    }
+                    engine::step(
+                        &i,
+                        Input::Alert {
+                            actor: actor.clone(),
+                            dedup_key: None,
+                        },
+                        policy,
+                        catalog,
+                        now,
+                    )
+                }
+                (EventAction::Resolve, Some(i)) if i.group_key.is_some() => {
+                    // One alert of a group resolved: the incident resolves with its last one.
+                    let firing = tx.alert_resolved(i.id, dedup_key, now).await?;
+                    if firing > 0 {
+                        let message = format!(
+                            "alert {dedup_key} resolved; {firing} alert{} of the group still firing",
+                            if firing == 1 { "" } else { "s" }
+                        );
+                        let detail = serde_json::json!({"dedup_key": dedup_key, "firing": firing});
+                        tx.add_timeline(i.id, now, "alert_resolved", actor, &message, &detail)
+                            .await?;
+                        if &i.dedup_key != dedup_key {
+                            batch.by_key.remove(&(service.clone(), dedup_key.clone()));
+                        }
+                        return Ok(Ok(Done::Event {
+                            incident: Some(i.id),
+                        }));
+                    }
+                    engine::step(
+                        &i,
+                        Input::Resolve {
+                            actor: actor.clone(),
+                        },
+                        policy,
+                        catalog,
+                        now,
+                    )
+                }
                 (EventAction::Acknowledge, Some(i)) => engine::step(
                     &i,
                     Input::Acknowledge {
@@ -551,10 +665,14 @@ services:
 "#;
 
     async fn runner() -> (Store, RunnerHandle) {
+        runner_with(CONFIG).await
+    }
+
+    async fn runner_with(yaml: &str) -> (Store, RunnerHandle) {
         let store = Store::open(&escalator_store::testing::sqlite_url())
             .await
             .unwrap();
-        let config = config::load(CONFIG).unwrap();
+        let config = config::load(yaml).unwrap();
         store
             .apply_config(&config, "test", Timestamp::now())
             .await
@@ -581,6 +699,7 @@ services:
             details: serde_json::json!({}),
             actor: "test".into(),
             decision: None,
+            group: None,
         }
     }
 
@@ -655,5 +774,80 @@ services:
         );
         let entries = store.audit_entries(0, 100).await.unwrap();
         escalator_core::audit::verify(&entries).unwrap();
+    }
+
+    fn grouped(action: EventAction, key: &str, cluster: &str) -> Work {
+        let details = serde_json::json!({"labels": {"alertname": "DiskFull", "cluster": cluster}});
+        let grouping = config::Grouping {
+            by: vec!["alertname".into(), "cluster".into()],
+            window: escalator_core::duration::Duration::from_secs(300),
+        };
+        let mut work = event(action, key);
+        if let Work::Event {
+            group, details: d, ..
+        } = &mut work
+        {
+            *group = Some(grouping.key(&details));
+            *d = details;
+        }
+        work
+    }
+
+    async fn incident_of(handle: &RunnerHandle, work: Work) -> Option<IncidentId> {
+        match handle.submit(work).await.unwrap() {
+            Done::Event { incident } => incident,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_of_one_group_share_an_incident_that_resolves_with_the_last() {
+        let yaml = CONFIG.replace(
+            "    escalation_policy: p\n",
+            "    escalation_policy: p\n    grouping: {by: [alertname, cluster], window: 5m}\n",
+        );
+        let (store, handle) = runner_with(&yaml).await;
+        let a = incident_of(&handle, grouped(EventAction::Trigger, "disk-a", "eu1")).await;
+        let b = incident_of(&handle, grouped(EventAction::Trigger, "disk-b", "eu1")).await;
+        let other = incident_of(&handle, grouped(EventAction::Trigger, "disk-c", "us1")).await;
+        assert_eq!(a, b, "same labels, one incident");
+        assert_ne!(a, other, "another cluster, another incident");
+        let a = a.unwrap();
+        let row = store.incident(a).await.unwrap().unwrap();
+        assert_eq!(row.incident.alert_count, 2);
+        assert_eq!(store.notifications(a).await.unwrap().len(), 1, "paged once");
+
+        // One alert resolving leaves the incident open; the last resolves it.
+        incident_of(&handle, grouped(EventAction::Resolve, "disk-a", "eu1")).await;
+        let row = store.incident(a).await.unwrap().unwrap();
+        assert!(row.incident.status.is_open(), "disk-b still fires");
+        // The resolved alert firing again rejoins the same incident.
+        assert_eq!(
+            incident_of(&handle, grouped(EventAction::Trigger, "disk-a", "eu1")).await,
+            Some(a)
+        );
+        incident_of(&handle, grouped(EventAction::Resolve, "disk-a", "eu1")).await;
+        incident_of(&handle, grouped(EventAction::Resolve, "disk-b", "eu1")).await;
+        let row = store.incident(a).await.unwrap().unwrap();
+        assert_eq!(row.incident.status.as_str(), "resolved");
+        let kinds: Vec<String> = store
+            .timeline(a)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert!(kinds.iter().any(|k| k == "alert_resolved"), "{kinds:?}");
+        // After it resolved, the group opens a new incident.
+        let again = incident_of(&handle, grouped(EventAction::Trigger, "disk-b", "eu1")).await;
+        assert_ne!(again, Some(a));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_grouping_configured_each_dedup_key_opens_its_own_incident() {
+        let (_store, handle) = runner().await;
+        let a = incident_of(&handle, grouped(EventAction::Trigger, "disk-a", "eu1")).await;
+        let b = incident_of(&handle, grouped(EventAction::Trigger, "disk-b", "eu1")).await;
+        assert_ne!(a, b);
     }
 }

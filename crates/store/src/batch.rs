@@ -10,7 +10,7 @@ use crate::db::{Statements, Tx, Value};
 /// Appended rows not yet sent to the database.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub incidents: Vec<[Value; 19]>,
+    pub incidents: Vec<[Value; 20]>,
     pub audit: Vec<[Value; 11]>,
     pub timeline: Vec<[Value; 6]>,
     pub notifications: Vec<[Value; 12]>,
@@ -57,7 +57,7 @@ fn insert_all<const N: usize>(
     }
 }
 
-pub(crate) const INCIDENT_COLUMNS: [&str; 19] = [
+pub(crate) const INCIDENT_COLUMNS: [&str; 20] = [
     "id",
     "title",
     "status",
@@ -77,6 +77,7 @@ pub(crate) const INCIDENT_COLUMNS: [&str; 19] = [
     "created_at",
     "details",
     "priority",
+    "group_key",
 ];
 pub(crate) const AUDIT_COLUMNS: [&str; 11] = [
     "seq",

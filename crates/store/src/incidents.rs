@@ -10,7 +10,16 @@ use jiff::Timestamp;
 
 const COLUMNS: &str = "id, service, policy, dedup_key, title, status, level, round, level_started_at, \
     next_escalation_at, alert_count, created_at, updated_at, acknowledged_at, acknowledged_by, \
-    resolved_at, resolved_by, details, priority";
+    resolved_at, resolved_by, details, priority, group_key";
+
+/// [`COLUMNS`], each prefixed with `alias.`.
+fn qualified(alias: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// An incident with the event details it was opened with.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +40,7 @@ fn from_row(r: &Row) -> Result<IncidentRow> {
         service: ServiceId::parse(&r.text(1)?).map_err(|e| corrupt("service", e))?,
         policy: PolicyId::parse(&r.text(2)?).map_err(|e| corrupt("policy", e))?,
         dedup_key: DedupKey::parse(&r.text(3)?).map_err(|e| corrupt("dedup_key", e))?,
+        group_key: r.opt_text(19)?,
         title: r.text(4)?,
         priority: r
             .opt_text(18)?
@@ -102,6 +112,109 @@ impl StoreTx {
             }
         }
         Ok(out)
+    }
+
+    /// Open incidents holding a still-firing alert with one of these keys as a
+    /// member of their group (see `config::Grouping`), keyed by that alert.
+    pub async fn find_open_by_alert(
+        &mut self,
+        keys: &[(ServiceId, DedupKey)],
+    ) -> Result<Vec<(DedupKey, IncidentRow)>> {
+        self.pending.flush_incidents(&mut self.tx).await?;
+        let mut out = Vec::new();
+        for (service, key) in keys {
+            let sql = format!(
+                "SELECT {} FROM incidents i JOIN incident_alerts a ON a.incident_id = i.id \
+                 WHERE a.service = $1 AND a.dedup_key = $2 AND a.resolved_at IS NULL \
+                 AND i.status <> 'resolved'{}",
+                qualified("i"),
+                self.dialect().for_update()
+            );
+            for row in self
+                .tx
+                .fetch_all(sql, &[service.as_str().into(), key.as_str().into()])
+                .await?
+            {
+                out.push((key.clone(), from_row(&row)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest open incident of `group` on `service` opened at or after
+    /// `since`: the one a new alert of that group joins.
+    pub async fn find_open_group(
+        &mut self,
+        service: &ServiceId,
+        group: &str,
+        since: Timestamp,
+    ) -> Result<Option<IncidentRow>> {
+        self.pending.flush_incidents(&mut self.tx).await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE service = $1 AND group_key = $2 \
+             AND status <> 'resolved' AND created_at >= $3 ORDER BY created_at DESC LIMIT 1{}",
+            self.dialect().for_update()
+        );
+        self.tx
+            .fetch_optional(
+                sql,
+                &[service.as_str().into(), group.into(), ms(since).into()],
+            )
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Records that the alert `dedup_key` is firing in `incident`'s group
+    /// (again, if it had resolved).
+    pub async fn alert_firing(
+        &mut self,
+        incident: IncidentId,
+        service: &ServiceId,
+        dedup_key: &DedupKey,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.pending.flush_incidents(&mut self.tx).await?;
+        self.tx
+            .execute(
+                "INSERT INTO incident_alerts (incident_id, service, dedup_key, joined_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (incident_id, dedup_key) DO UPDATE SET resolved_at = NULL",
+                &[
+                    incident.0.into(),
+                    service.as_str().into(),
+                    dedup_key.as_str().into(),
+                    ms(now).into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the alert `dedup_key` of `incident`'s group resolved;
+    /// returns how many of its alerts still fire.
+    pub async fn alert_resolved(
+        &mut self,
+        incident: IncidentId,
+        dedup_key: &DedupKey,
+        now: Timestamp,
+    ) -> Result<i64> {
+        self.tx
+            .execute(
+                "UPDATE incident_alerts SET resolved_at = $1 \
+                 WHERE incident_id = $2 AND dedup_key = $3 AND resolved_at IS NULL",
+                &[ms(now).into(), incident.0.into(), dedup_key.as_str().into()],
+            )
+            .await?;
+        let row = self
+            .tx
+            .fetch_optional(
+                "SELECT COUNT(*) FROM incident_alerts WHERE incident_id = $1 AND resolved_at IS NULL",
+                &[incident.0.into()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("no count".into()))?;
+        row.int(0)
     }
 
     /// Ids for `n` incidents about to be opened, so a batch can insert them all at once.
@@ -208,6 +321,7 @@ impl StoreTx {
             ms(i.created_at).into(),
             details.to_string().into(),
             i.priority.map(|p| p.as_str()).into(),
+            i.group_key.clone().into(),
         ]);
         self.apply_effects(i.id, t, catalog, now).await?;
         Ok(i.id)
@@ -269,14 +383,15 @@ impl StoreTx {
                     .unwrap_or_else(|| "{}".into())
                     .into(),
                 i.priority.map(|p| p.as_str()).into(),
+                i.group_key.clone().into(),
             ]);
             let row = self
                 .tx
                 .fetch_optional(
                     "INSERT INTO incidents (title, status, level, round, level_started_at, next_escalation_at, \
                      alert_count, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
-                     service, policy, dedup_key, created_at, details, priority) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                     service, policy, dedup_key, created_at, details, priority, group_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
                     &params,
                 )
                 .await?

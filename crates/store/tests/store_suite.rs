@@ -63,6 +63,7 @@ fn config() -> Config {
             data_classification: None,
             customer_segment: None,
             revenue_per_hour: None,
+            grouping: None,
             integrations: vec![escalator_core::config::Integration {
                 kind: escalator_core::config::IntegrationKind::EventsV2,
                 key: RoutingKey::parse("0123456789abcdef0123456789abcdef").unwrap(),
@@ -514,6 +515,75 @@ async fn migrations_run_once(store: Store) {
     );
 }
 
+async fn alert_groups_find_their_incident_and_count_firing_alerts(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let service = ServiceId::parse("api").unwrap();
+    let mut new = NewIncident::new(
+        service.clone(),
+        policy.id.clone(),
+        DedupKey::parse("disk-a").unwrap(),
+        "disk full".into(),
+        "test".into(),
+        serde_json::json!({}),
+    );
+    new.group_key = Some(r#"["DiskFull","eu1"]"#.into());
+    let t = engine::open(new, policy, &catalog, t0()).unwrap();
+    let (a, b) = (
+        DedupKey::parse("disk-a").unwrap(),
+        DedupKey::parse("disk-b").unwrap(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    let id = tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
+    tx.alert_firing(id, &service, &a, t0()).await.unwrap();
+    tx.alert_firing(id, &service, &b, t0() + secs(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let group = r#"["DiskFull","eu1"]"#;
+    let found = tx.find_open_group(&service, group, t0()).await.unwrap();
+    assert_eq!(found.map(|r| r.incident.id), Some(id));
+    assert!(
+        tx.find_open_group(&service, group, t0() + secs(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "opened before the window"
+    );
+    assert!(
+        tx.find_open_group(&service, "[\"other\"]", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let by_alert = tx
+        .find_open_by_alert(&[(service.clone(), b.clone())])
+        .await
+        .unwrap();
+    assert_eq!(by_alert.len(), 1);
+    assert_eq!((&by_alert[0].0, by_alert[0].1.incident.id), (&b, id));
+    assert_eq!(by_alert[0].1.incident.group_key.as_deref(), Some(group));
+    assert_eq!(tx.alert_resolved(id, &a, t0() + secs(2)).await.unwrap(), 1);
+    // Resolving twice counts once.
+    assert_eq!(tx.alert_resolved(id, &a, t0() + secs(3)).await.unwrap(), 1);
+    assert!(
+        tx.find_open_by_alert(&[(service.clone(), a.clone())])
+            .await
+            .unwrap()
+            .is_empty(),
+        "a resolved alert lands nowhere"
+    );
+    // Firing again counts again.
+    tx.alert_firing(id, &service, &a, t0() + secs(4))
+        .await
+        .unwrap();
+    assert_eq!(tx.alert_resolved(id, &b, t0() + secs(5)).await.unwrap(), 1);
+    assert_eq!(tx.alert_resolved(id, &a, t0() + secs(6)).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -550,6 +620,7 @@ suite!(
     audit_tampering_is_detected,
     incidents_page_newest_first_with_filters,
     migrations_run_once,
+    alert_groups_find_their_incident_and_count_firing_alerts,
 );
 
 #[tokio::test]

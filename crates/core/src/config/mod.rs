@@ -446,7 +446,8 @@ mod grouping_tests {
     fn labels_come_from_labels_then_custom_details_then_the_event() {
         let g = grouping(&["cluster", "source"]);
         let from_details = json!({"custom_details": {"cluster": "eu1"}, "source": "db-1"});
-        let from_labels = json!({"labels": {"cluster": "eu1", "source": "db-1"}, "source": "other"});
+        let from_labels =
+            json!({"labels": {"cluster": "eu1", "source": "db-1"}, "source": "other"});
         assert_eq!(g.key(&from_details), g.key(&from_labels));
         assert_eq!(g.key(&from_details), r#"["eu1","db-1"]"#);
     }

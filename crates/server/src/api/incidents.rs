@@ -24,6 +24,10 @@ pub struct IncidentView {
     pub service: String,
     pub escalation_policy: String,
     pub dedup_key: String,
+    /// The alert group it gathers (the `grouping.by` label values, as a JSON
+    /// array), for a service that groups alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
     /// Set by rules: P1 (most urgent) to P5.
     pub priority: Option<String>,
     pub level: u32,
@@ -52,6 +56,7 @@ impl IncidentView {
             service: i.service.to_string(),
             escalation_policy: i.policy.to_string(),
             dedup_key: i.dedup_key.to_string(),
+            group_key: i.group_key.clone(),
             priority: i.priority.map(|p| p.as_str().to_owned()),
             level: i.level,
             round: i.round,

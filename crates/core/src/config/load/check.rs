@@ -4,9 +4,9 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Config, ContactKind, ContactMethod, DataClassification, Day, Grouping, DetectorSpec, EscalationPolicy,
-    Filter, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override,
-    Restriction, Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
+    Config, ContactKind, ContactMethod, DataClassification, Day, DetectorSpec, EscalationPolicy,
+    Filter, Grouping, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule,
+    Override, Restriction, Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{

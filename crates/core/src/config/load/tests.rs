@@ -647,7 +647,10 @@ fn grouping_reads_its_labels_and_window() {
 
 #[test]
 fn grouping_without_labels_or_window_is_an_error_naming_the_key() {
-    let text = GROUPED.replace("{by: [alertname, cluster], window: 5m}", "{by: [], window: 0s}");
+    let text = GROUPED.replace(
+        "{by: [alertname, cluster], window: 5m}",
+        "{by: [], window: 0s}",
+    );
     let errors = errors(&text);
     let paths: Vec<&str> = errors.iter().map(|e| e.2.as_str()).collect();
     assert_eq!(
@@ -659,7 +662,9 @@ fn grouping_without_labels_or_window_is_an_error_naming_the_key() {
     let text = GROUPED.replace("window: 5m}", "windw: 5m}");
     let misspelt = super::tests::errors(&text);
     assert!(
-        misspelt.iter().any(|e| e.2 == "services[0].grouping.window"),
+        misspelt
+            .iter()
+            .any(|e| e.2 == "services[0].grouping.window"),
         "{misspelt:?}"
     );
 }
