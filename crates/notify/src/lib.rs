@@ -1,6 +1,6 @@
 //! Delivery of notifications over channels: the message a recipient gets, the
-//! adapters that send it (webhook, Slack, Teams), and how failures are
-//! classified for retry.
+//! adapters that send it (webhook, Slack, Teams, SMS, voice), and how
+//! failures are classified for retry.
 //!
 //! This crate sends; it never decides who to page or when (that is the
 //! engine's) and never touches the database (the server settles outcomes).
@@ -10,6 +10,7 @@ mod message;
 mod page;
 mod slack;
 mod teams;
+mod twilio;
 mod webhook;
 
 pub use channel::{Channel, SendFuture};
@@ -17,6 +18,7 @@ pub use message::{Message, Recipient, handoff_body, webhook_body};
 pub use page::{Page, PageIncident, default_subject, default_text};
 pub use slack::{SlackChannel, SlackConfig, slack_message};
 pub use teams::{TeamsChannel, teams_message};
+pub use twilio::{SmsChannel, TwilioConfig, VoiceChannel, sms_body, voice_twiml};
 pub use webhook::{WebhookSender, sign};
 
 use std::time::Duration;
