@@ -1,12 +1,13 @@
 //! Delivery of notifications over channels: the message a recipient gets, the
-//! adapters that send it (webhook, Slack, Teams, SMS, voice), how failures
-//! are classified for retry, and a circuit breaker per channel.
+//! adapters that send it (webhook, Slack, Teams, email, SMS, voice), how
+//! failures are classified for retry, and a circuit breaker per channel.
 //!
 //! This crate sends; it never decides who to page or when (that is the
 //! engine's) and never touches the database (the server settles outcomes).
 
 mod breaker;
 mod channel;
+mod email;
 mod message;
 mod page;
 mod set;
@@ -17,6 +18,7 @@ mod webhook;
 
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use channel::{Channel, SendFuture};
+pub use email::{EmailChannel, EmailConfig, EmailConfigError, email_body, email_message};
 pub use message::{Message, Recipient, handoff_body, webhook_body};
 pub use page::{Page, PageIncident, default_subject, default_text};
 pub use set::ChannelSet;
