@@ -1,13 +1,30 @@
 //! Delivery of notifications over channels: the message a recipient gets, the
-//! adapters that send it, and how failures are classified for retry.
+//! adapters that send it (webhook, Slack, Teams, email, SMS, voice), how
+//! failures are classified for retry, and a circuit breaker per channel.
 //!
 //! This crate sends; it never decides who to page or when (that is the
 //! engine's) and never touches the database (the server settles outcomes).
 
+mod breaker;
+mod channel;
+mod email;
 mod message;
+mod page;
+mod set;
+mod slack;
+mod teams;
+mod twilio;
 mod webhook;
 
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use channel::{Channel, SendFuture};
+pub use email::{EmailChannel, EmailConfig, EmailConfigError, email_body, email_message};
 pub use message::{Message, Recipient, handoff_body, webhook_body};
+pub use page::{Page, PageIncident, default_subject, default_text};
+pub use set::ChannelSet;
+pub use slack::{SlackChannel, SlackConfig, slack_message};
+pub use teams::{TeamsChannel, teams_message};
+pub use twilio::{SmsChannel, TwilioConfig, VoiceChannel, sms_body, voice_twiml};
 pub use webhook::{WebhookSender, sign};
 
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! Webhook adapter: POST the JSON body, signed with HMAC-SHA256, with an
 //! `Idempotency-Key` header so receivers can drop re-sends after a crash.
 
-use crate::{Message, SendResult};
+use crate::channel::{classify_status, http_client, request_error};
+use crate::{Channel, Message, Page, SendFuture, SendResult};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
@@ -22,68 +23,46 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(secret: Vec<u8>, timeout: Duration) -> Result<Self, reqwest::Error> {
-        crate::install_crypto();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            // A redirect would re-send a signed page somewhere we were not told to.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Escalator/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, secret })
+        Ok(Self {
+            client: http_client(timeout)?,
+            secret,
+        })
     }
 
     pub async fn send(&self, msg: &Message) -> SendResult {
+        self.post(&msg.address, &msg.idempotency_key, &msg.body)
+            .await
+    }
+
+    async fn post(&self, url: &str, idempotency_key: &str, body: &[u8]) -> SendResult {
         let request = self
             .client
-            .post(&msg.address)
+            .post(url)
             .header("content-type", "application/json")
-            .header("x-escalator-signature", sign(&self.secret, &msg.body))
-            .header("idempotency-key", &msg.idempotency_key)
-            .body(msg.body.clone());
+            .header("x-escalator-signature", sign(&self.secret, body))
+            .header("idempotency-key", idempotency_key)
+            .body(body.to_vec());
         match request.send().await {
-            Ok(resp) => classify(resp.status()),
-            Err(e) if e.is_builder() => SendResult::Permanent {
-                error: format!("bad webhook URL: {e}"),
-            },
-            Err(e) if e.is_timeout() => SendResult::Transient {
-                error: "timed out".into(),
-            },
-            Err(e) => SendResult::Transient {
-                error: format!("request failed: {}", root_cause(&e)),
-            },
+            Ok(resp) => classify_status(resp.status()),
+            Err(e) => request_error("webhook", &e),
         }
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
+impl Channel for WebhookSender {
+    fn name(&self) -> &'static str {
+        "webhook"
     }
-    cur.to_string()
-}
 
-fn classify(status: reqwest::StatusCode) -> SendResult {
-    let code = status.as_u16();
-    if status.is_success() {
-        SendResult::Delivered {
-            detail: format!("HTTP {code}"),
-        }
-    } else if code == 408 || code == 429 || status.is_server_error() {
-        SendResult::Transient {
-            error: format!("HTTP {code}"),
-        }
-    } else {
-        SendResult::Permanent {
-            error: format!("HTTP {code}"),
-        }
+    fn send<'a>(&'a self, page: &'a Page) -> SendFuture<'a> {
+        Box::pin(self.post(&page.address, &page.idempotency_key, &page.webhook_body))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::classify_status as classify;
 
     #[test]
     fn signature_matches_a_known_hmac() {
@@ -126,7 +105,7 @@ mod tests {
             body: b"{}".to_vec(),
         };
         assert!(matches!(
-            sender.send(&msg).await,
+            WebhookSender::send(&sender, &msg).await,
             SendResult::Transient { .. }
         ));
     }
