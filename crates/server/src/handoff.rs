@@ -4,7 +4,6 @@
 //! send that fails is logged, not retried (pages go through the outbox).
 
 use crate::SharedCatalog;
-use escalator_core::config::ContactKind;
 use escalator_notify::{Channels, Message, Recipient, SendResult, handoff_body};
 use escalator_store::Store;
 use jiff::{SignedDuration, Timestamp};
@@ -107,10 +106,9 @@ impl Handoffs {
                         &key,
                         now,
                     );
-                    let ContactKind::Webhook { url } = &cm.kind;
                     let msg = Message {
                         channel: cm.kind.type_name().to_owned(),
-                        address: url.clone(),
+                        address: cm.kind.address().to_owned(),
                         idempotency_key: key,
                         body: body.to_string().into_bytes(),
                     };

@@ -8,7 +8,6 @@
 
 use crate::db::Row;
 use crate::{Result, Store, StoreTx, ms, ts};
-use escalator_core::config::ContactKind;
 use escalator_core::directory::Catalog;
 use escalator_core::engine::Notification;
 use escalator_core::ids::IncidentId;
@@ -113,9 +112,7 @@ impl StoreTx {
                 )
                 .await;
         };
-        let address = match &method.kind {
-            ContactKind::Webhook { url } => url.clone(),
-        };
+        let address = method.kind.address().to_owned();
         self.pending.notifications.push([
             incident.0.into(),
             n.idempotency_key(incident).into(),

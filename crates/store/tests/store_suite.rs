@@ -33,6 +33,7 @@ fn config() -> Config {
         handoff_notice: false,
     };
     Config {
+        channels: Default::default(),
         users: vec![user("alice"), user("bob")],
         teams: vec![],
         schedules: vec![],

@@ -129,6 +129,8 @@ pub struct Server {
     pub db: String,
     config: PathBuf,
     extra: Vec<String>,
+    /// Environment variables for the server process (e.g. channel secrets).
+    env: Vec<(String, String)>,
     pub http: reqwest::Client,
 }
 
@@ -138,6 +140,16 @@ impl Server {
     }
 
     pub fn start_with(db: &str, config_yaml: &str, extra: &[&str]) -> Server {
+        Self::start_with_env(db, config_yaml, extra, &[])
+    }
+
+    /// Like [`Self::start_with`], with variables set in the server's environment only.
+    pub fn start_with_env(
+        db: &str,
+        config_yaml: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         install_crypto();
         let config = temp_file("escalator.yaml", config_yaml);
         let mut s = Server {
@@ -146,6 +158,10 @@ impl Server {
             db: db.to_owned(),
             config,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             http: reqwest::Client::new(),
         };
         s.spawn();
@@ -160,6 +176,7 @@ impl Server {
             .args(["--database", &self.db, "--listen", &self.addr.to_string()])
             .args(["--webhook-secret", WEBHOOK_SECRET])
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("ESCALATOR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -3,13 +3,14 @@
 //! that a YAML reader could take for a number, a boolean, null or syntax.
 
 use super::{
-    Config, ContactKind, EscalationPolicy, Rotation, Schedule, Service, Target, TargetKind, Team,
-    User, Window,
+    Channels, Config, ContactKind, EscalationPolicy, Rotation, Schedule, Service, Target,
+    TargetKind, Team, User, Window,
 };
 
 /// The configuration as YAML, in the key order of the documentation.
 pub fn to_yaml(config: &Config) -> String {
     let mut out = String::from("# Escalator configuration, exported\n");
+    channels(&mut out, &config.channels);
     section(&mut out, "users", &config.users, user);
     section(&mut out, "teams", &config.teams, team);
     if !config.schedules.is_empty() {
@@ -29,6 +30,58 @@ pub fn to_yaml(config: &Config) -> String {
         section(&mut out, "detectors", &config.detectors, detector);
     }
     out
+}
+
+/// Secrets are written exactly as they were read: a reference stays a reference.
+fn channels(out: &mut String, c: &Channels) {
+    if c.is_empty() {
+        return;
+    }
+    out.push_str("channels:\n");
+    if let Some(s) = &c.smtp {
+        let mut pairs = vec![
+            ("host", quoted(&s.host)),
+            ("port", s.port.to_string()),
+            ("from", quoted(&s.from)),
+            ("starttls", s.starttls.to_string()),
+        ];
+        if let Some(u) = &s.username {
+            pairs.push(("username", quoted(u)));
+        }
+        if let Some(p) = &s.password {
+            pairs.push(("password", quoted(p.as_written())));
+        }
+        line(out, "  ", "smtp", &flow_map(&pairs));
+    }
+    if let Some(s) = &c.slack {
+        let mut pairs = vec![
+            ("api_url", quoted(&s.api_url)),
+            ("bot_token", quoted(s.bot_token.as_written())),
+        ];
+        if let Some(secret) = &s.signing_secret {
+            pairs.push(("signing_secret", quoted(secret.as_written())));
+        }
+        line(out, "  ", "slack", &flow_map(&pairs));
+    }
+    if let Some(t) = &c.twilio {
+        let pairs = [
+            ("api_url", quoted(&t.api_url)),
+            ("account_sid", quoted(&t.account_sid)),
+            ("auth_token", quoted(t.auth_token.as_written())),
+            ("from", quoted(&t.from)),
+        ];
+        line(out, "  ", "twilio", &flow_map(&pairs));
+    }
+}
+
+fn contact_address_key(kind: &ContactKind) -> &'static str {
+    match kind {
+        ContactKind::Webhook { .. } => "url",
+        ContactKind::Email { .. } => "address",
+        ContactKind::Sms { .. } | ContactKind::Voice { .. } => "number",
+        ContactKind::Slack { .. } => "user",
+        ContactKind::Teams { .. } => "webhook_url",
+    }
 }
 
 fn detector(out: &mut String, d: &super::DetectorSpec) {
@@ -117,11 +170,10 @@ fn user(out: &mut String, user: &User) {
     optional(out, "name", user.name.as_deref());
     optional(out, "time_zone", user.time_zone.as_deref());
     block_list(out, "contact_methods", &user.contact_methods, |cm| {
-        let ContactKind::Webhook { url } = &cm.kind;
         flow_map(&[
             ("id", scalar(cm.id.as_str())),
             ("type", cm.kind.type_name().to_owned()),
-            ("url", quoted(url)),
+            (contact_address_key(&cm.kind), quoted(cm.kind.address())),
         ])
     });
     if !user.notification_rules.is_empty() {
@@ -130,10 +182,14 @@ fn user(out: &mut String, user: &User) {
             "notification_rules",
             &user.notification_rules,
             |rule| {
-                flow_map(&[
+                let mut pairs = vec![
                     ("contact_method", scalar(rule.contact_method.as_str())),
                     ("after", rule.after.to_string()),
-                ])
+                ];
+                if let Some(u) = rule.urgency {
+                    pairs.push(("urgency", u.as_str().to_owned()));
+                }
+                flow_map(&pairs)
             },
         );
     }
@@ -422,7 +478,8 @@ mod tests {
     use super::*;
     use crate::config::load::tests::EXAMPLE;
     use crate::config::{
-        ContactMethod, Grouping, Integration, IntegrationKind, Level, NotificationRule, load,
+        ContactMethod, Grouping, Integration, IntegrationKind, Level, NotificationRule, Secret,
+        SlackChannel, SmtpChannel, TwilioChannel, Urgency, load,
     };
     use crate::duration::Duration;
     use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
@@ -472,6 +529,28 @@ services:
       - {type: events_v2, key: "0123456789abcdef0123456789abcdef"}
 "#;
         assert_eq!(to_yaml(&config), expected);
+    }
+
+    #[test]
+    fn channels_round_trip_with_secrets_as_written() {
+        use crate::config::load::tests::CHANNELS_EXAMPLE;
+        let config = load(CHANNELS_EXAMPLE).expect("example is valid");
+        let yaml = to_yaml(&config);
+        assert_eq!(load(&yaml), Ok(config), "{yaml}");
+        let expected = r#"channels:
+  smtp: {host: "127.0.0.1", port: 2525, from: "escalator@example.com", starttls: false, username: "ops", password: "${env:SMTP_PASSWORD}"}
+  slack: {api_url: "https://slack.com/api", bot_token: "${env:SLACK_BOT_TOKEN}", signing_secret: "${env:SLACK_SIGNING_SECRET}"}
+  twilio: {api_url: "https://api.twilio.com", account_sid: "AC123", auth_token: "${env:TWILIO_TOKEN}", from: "+15005550006"}
+"#;
+        assert!(yaml.contains(expected), "{yaml}");
+        assert!(
+            yaml.contains("{id: dm, type: slack, user: \"U024BE7LH\"}"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("{contact_method: phone, after: 2m, urgency: high}"),
+            "{yaml}"
+        );
     }
 
     #[test]
@@ -556,21 +635,133 @@ services:
         parse(s).expect("generated ids are valid")
     }
 
+    /// (id, index into `ContactKind::TYPE_NAMES`, text, E.164 number, Slack id)
+    type RawMethod = (String, usize, String, String, String);
+
     type RawUser = (
         Option<String>,
         Option<String>,
-        Vec<(String, String)>,
-        Vec<(Index, u64)>,
+        Vec<RawMethod>,
+        Vec<(Index, u64, Option<Urgency>)>,
     );
 
     fn raw_user() -> impl Strategy<Value = RawUser> {
+        let method = (
+            raw_id(),
+            0usize..6,
+            tricky_text(),
+            "\\+[1-9][0-9]{7,14}",
+            "[UWC][A-Z0-9]{2,12}",
+        );
+        let urgency = prop::option::of(select(Urgency::ALL.to_vec()));
         (
             name(),
             prop::option::of(select(vec!["UTC", "Europe/Berlin", "America/New_York"]))
                 .prop_map(|tz| tz.map(str::to_owned)),
-            prop::collection::vec((raw_id(), tricky_text().prop_map(|t| url_with(&t))), 0..=3),
-            prop::collection::vec((any::<Index>(), 0u64..200_000), 0..3),
+            prop::collection::vec(method, 0..=3),
+            prop::collection::vec((any::<Index>(), 0u64..200_000, urgency), 0..3),
         )
+    }
+
+    /// The contact kind a raw method stands for; one whose channel `channels`
+    /// lacks becomes a webhook, so the configuration stays valid.
+    fn contact_kind(channels: &Channels, raw: (usize, String, String, String)) -> ContactKind {
+        let (kind, text, number, slack_id) = raw;
+        let kind = match kind {
+            0 => ContactKind::Webhook {
+                url: url_with(&text),
+            },
+            1 => {
+                let local: String = text
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '@')
+                    .collect();
+                ContactKind::Email {
+                    address: format!("{local}x@example.com"),
+                }
+            }
+            2 => ContactKind::Sms { number },
+            3 => ContactKind::Voice { number },
+            4 => ContactKind::Slack { user: slack_id },
+            _ => ContactKind::Teams {
+                webhook_url: url_with(&text),
+            },
+        };
+        let declared = match kind.channel() {
+            Some("smtp") => channels.smtp.is_some(),
+            Some("slack") => channels.slack.is_some(),
+            Some(_) => channels.twilio.is_some(),
+            None => true,
+        };
+        if declared {
+            kind
+        } else {
+            ContactKind::Webhook {
+                url: url_with(&text),
+            }
+        }
+    }
+
+    fn secret() -> impl Strategy<Value = Secret> {
+        prop_oneof![
+            "[A-Za-z_][A-Za-z0-9_]{0,10}".prop_map(|n| format!("${{env:{n}}}")),
+            non_empty_text(),
+        ]
+        .prop_map(|s| Secret::parse(&s).expect("generated secrets are valid"))
+    }
+
+    fn non_empty_text() -> impl Strategy<Value = String> {
+        tricky_text().prop_map(|t| if t.is_empty() { "x".to_owned() } else { t })
+    }
+
+    fn arb_channels() -> impl Strategy<Value = Channels> {
+        let smtp = (
+            non_empty_text(),
+            1u16..,
+            non_empty_text(),
+            any::<bool>(),
+            prop::option::of(tricky_text()),
+            prop::option::of(secret()),
+        )
+            .prop_map(
+                |(host, port, from, starttls, username, password)| SmtpChannel {
+                    host,
+                    port,
+                    from,
+                    starttls,
+                    username,
+                    password,
+                },
+            );
+        let slack = (tricky_text(), secret(), prop::option::of(secret())).prop_map(
+            |(path, bot_token, signing_secret)| SlackChannel {
+                api_url: url_with(&path),
+                bot_token,
+                signing_secret,
+            },
+        );
+        let twilio = (
+            tricky_text(),
+            non_empty_text(),
+            secret(),
+            "\\+[1-9][0-9]{7,14}",
+        )
+            .prop_map(|(path, account_sid, auth_token, from)| TwilioChannel {
+                api_url: url_with(&path),
+                account_sid,
+                auth_token,
+                from,
+            });
+        (
+            prop::option::of(smtp),
+            prop::option::of(slack),
+            prop::option::of(twilio),
+        )
+            .prop_map(|(smtp, slack, twilio)| Channels {
+                smtp,
+                slack,
+                twilio,
+            })
     }
 
     /// A valid webhook URL whose path carries what of `text` a URL may contain.
@@ -607,11 +798,12 @@ services:
                 3,
             ),
         );
-        (users, teams, policies, services).prop_map(build)
+        (arb_channels(), users, teams, policies, services).prop_map(build)
     }
 
     type RawLevel = (Vec<(bool, Index)>, u64);
     type Raw = (
+        Channels,
         (Vec<String>, Vec<RawUser>),
         (Vec<String>, Vec<(Option<String>, Vec<Index>)>),
         (Vec<String>, Vec<(Option<String>, u32, Vec<RawLevel>)>),
@@ -621,8 +813,13 @@ services:
     /// Turns independent random parts into a consistent configuration:
     /// indexes pick among the users, teams and policies that exist.
     fn build(raw: Raw) -> Config {
-        let ((user_ids, users), (team_ids, teams), (policy_ids, policies), (service_ids, services)) =
-            raw;
+        let (
+            channels,
+            (user_ids, users),
+            (team_ids, teams),
+            (policy_ids, policies),
+            (service_ids, services),
+        ) = raw;
         let users: Vec<User> = user_ids
             .iter()
             .zip(users)
@@ -630,9 +827,9 @@ services:
                 let contact_methods: Vec<ContactMethod> = methods
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (cid, url))| ContactMethod {
+                    .map(|(i, (cid, kind, text, number, slack_id))| ContactMethod {
                         id: id(ContactMethodId::parse, &format!("{cid}{i}")),
-                        kind: ContactKind::Webhook { url },
+                        kind: contact_kind(&channels, (kind, text, number, slack_id)),
                     })
                     .collect();
                 // Rules need a contact method to point at.
@@ -643,9 +840,10 @@ services:
                 };
                 let notification_rules = rules
                     .into_iter()
-                    .map(|(pick, secs)| NotificationRule {
+                    .map(|(pick, secs, urgency)| NotificationRule {
                         contact_method: pick.get(&contact_methods).id.clone(),
                         after: Duration::from_secs(secs),
+                        urgency,
                     })
                     .collect();
                 User {
@@ -739,6 +937,7 @@ services:
             })
             .collect();
         Config {
+            channels,
             users,
             teams,
             schedules: vec![],

@@ -2,10 +2,15 @@
 //! (`load`), cross-reference validation, and the YAML writer (`export`).
 //! The model is also what the store keeps (as JSON) and what the engine reads.
 
+mod channels;
 mod export;
 mod load;
 mod schedule;
 
+pub use channels::{
+    Channels, DEFAULT_SLACK_API_URL, DEFAULT_TWILIO_API_URL, Secret, SecretError, SlackChannel,
+    SmtpChannel, TwilioChannel,
+};
 pub use export::to_yaml;
 pub use load::{ConfigError, load};
 pub use schedule::{Day, Layer, Override, Restriction, Rotation, Schedule, Window};
@@ -17,6 +22,9 @@ use serde::{Deserialize, Serialize};
 /// Everything an organisation declares: who can be paged, how, and in which order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Config {
+    /// Accounts with the services that carry pages (SMTP, Slack, Twilio).
+    #[serde(default, skip_serializing_if = "Channels::is_empty")]
+    pub channels: Channels,
     #[serde(default)]
     pub users: Vec<User>,
     #[serde(default)]
@@ -89,7 +97,19 @@ impl User {
             .map(|cm| NotificationRule {
                 contact_method: cm.id.clone(),
                 after: Duration::ZERO,
+                urgency: None,
             })
+            .collect()
+    }
+
+    /// The rules in force for an incident of `urgency`: those without an
+    /// urgency and those for exactly this one. A user whose every rule is for
+    /// `high` is not notified of a `low` incident at all (by design: a P4 must
+    /// not phone anyone at night).
+    pub fn rules_for(&self, urgency: Urgency) -> Vec<NotificationRule> {
+        self.effective_rules()
+            .into_iter()
+            .filter(|r| r.urgency.is_none_or(|u| u == urgency))
             .collect()
     }
 
@@ -105,17 +125,66 @@ pub struct ContactMethod {
     pub kind: ContactKind,
 }
 
-/// How a contact method reaches its user. More channels come with later issues.
+/// How a contact method reaches its user. `email` needs `channels.smtp`,
+/// `sms` and `voice` need `channels.twilio`, `slack` needs `channels.slack`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContactKind {
-    Webhook { url: String },
+    Webhook {
+        url: String,
+    },
+    Email {
+        address: String,
+    },
+    /// An E.164 number such as `+4915112345678`.
+    Sms {
+        number: String,
+    },
+    Voice {
+        number: String,
+    },
+    /// A Slack member id (`U…`/`W…`) or channel id (`C…`).
+    Slack {
+        user: String,
+    },
+    /// A Microsoft Teams incoming-webhook URL.
+    Teams {
+        webhook_url: String,
+    },
 }
 
 impl ContactKind {
+    pub const TYPE_NAMES: [&str; 6] = ["webhook", "email", "sms", "voice", "slack", "teams"];
+
     pub fn type_name(&self) -> &'static str {
         match self {
             ContactKind::Webhook { .. } => "webhook",
+            ContactKind::Email { .. } => "email",
+            ContactKind::Sms { .. } => "sms",
+            ContactKind::Voice { .. } => "voice",
+            ContactKind::Slack { .. } => "slack",
+            ContactKind::Teams { .. } => "teams",
+        }
+    }
+
+    /// Where a message goes on this channel: URL, address, number or Slack id.
+    pub fn address(&self) -> &str {
+        match self {
+            ContactKind::Webhook { url } => url,
+            ContactKind::Email { address } => address,
+            ContactKind::Sms { number } | ContactKind::Voice { number } => number,
+            ContactKind::Slack { user } => user,
+            ContactKind::Teams { webhook_url } => webhook_url,
+        }
+    }
+
+    /// The `channels` section this kind is sent through, if it needs one.
+    pub fn channel(&self) -> Option<&'static str> {
+        match self {
+            ContactKind::Email { .. } => Some("smtp"),
+            ContactKind::Sms { .. } | ContactKind::Voice { .. } => Some("twilio"),
+            ContactKind::Slack { .. } => Some("slack"),
+            ContactKind::Webhook { .. } | ContactKind::Teams { .. } => None,
         }
     }
 }
@@ -125,6 +194,39 @@ pub struct NotificationRule {
     pub contact_method: ContactMethodId,
     /// Delay after the user was first notified at a level.
     pub after: Duration,
+    /// Only for incidents of this urgency; absent means both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<Urgency>,
+}
+
+/// How hard a notification rule tries to reach someone. An incident's urgency
+/// follows its priority: P1 and P2 are `high`, P3 to P5 are `low`, and an
+/// incident without a priority is `high` (nothing said it may wait).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    High,
+    Low,
+}
+
+impl Urgency {
+    pub const ALL: [Urgency; 2] = [Urgency::High, Urgency::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::High => "high",
+            Urgency::Low => "low",
+        }
+    }
+
+    /// The urgency of an incident with this priority (see the type's documentation).
+    pub fn of(priority: Option<crate::rules::Priority>) -> Urgency {
+        use crate::rules::Priority;
+        match priority {
+            None | Some(Priority::P1 | Priority::P2) => Urgency::High,
+            Some(Priority::P3 | Priority::P4 | Priority::P5) => Urgency::Low,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -416,6 +518,96 @@ impl IntegrationKind {
 impl Config {
     pub fn schedule(&self, id: &ScheduleId) -> Option<&Schedule> {
         self.schedules.iter().find(|s| &s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod urgency_tests {
+    use super::*;
+    use crate::rules::Priority;
+
+    fn alice() -> User {
+        let method = |id: &str, kind: ContactKind| ContactMethod {
+            id: ContactMethodId::parse(id).unwrap(),
+            kind,
+        };
+        let rule = |cm: &str, secs: u64, urgency: Option<Urgency>| NotificationRule {
+            contact_method: ContactMethodId::parse(cm).unwrap(),
+            after: Duration::from_secs(secs),
+            urgency,
+        };
+        User {
+            id: UserId::parse("alice").unwrap(),
+            name: None,
+            time_zone: None,
+            contact_methods: vec![
+                method(
+                    "dm",
+                    ContactKind::Slack {
+                        user: "U024BE7LH".into(),
+                    },
+                ),
+                method(
+                    "phone",
+                    ContactKind::Sms {
+                        number: "+4915112345678".into(),
+                    },
+                ),
+                method(
+                    "mail",
+                    ContactKind::Email {
+                        address: "a@example.com".into(),
+                    },
+                ),
+            ],
+            notification_rules: vec![
+                rule("dm", 0, None),
+                rule("phone", 120, Some(Urgency::High)),
+                rule("mail", 600, Some(Urgency::Low)),
+            ],
+            skills: vec![],
+            languages: vec![],
+            region: None,
+            away: vec![],
+            handoff_notice: false,
+        }
+    }
+
+    fn methods(rules: Vec<NotificationRule>) -> Vec<String> {
+        rules
+            .into_iter()
+            .map(|r| r.contact_method.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn p1_and_p2_are_high_urgency_p3_to_p5_low_and_no_priority_high() {
+        assert_eq!(Urgency::of(None), Urgency::High);
+        assert_eq!(Urgency::of(Some(Priority::P1)), Urgency::High);
+        assert_eq!(Urgency::of(Some(Priority::P2)), Urgency::High);
+        for p in [Priority::P3, Priority::P4, Priority::P5] {
+            assert_eq!(Urgency::of(Some(p)), Urgency::Low);
+        }
+    }
+
+    #[test]
+    fn a_low_urgency_incident_does_not_phone() {
+        let rules = alice().rules_for(Urgency::of(Some(Priority::P4)));
+        assert_eq!(methods(rules), ["dm", "mail"]);
+    }
+
+    #[test]
+    fn a_high_urgency_incident_uses_the_high_and_the_unqualified_rules() {
+        assert_eq!(methods(alice().rules_for(Urgency::High)), ["dm", "phone"]);
+    }
+
+    #[test]
+    fn without_declared_rules_every_method_applies_at_any_urgency() {
+        let mut user = alice();
+        user.notification_rules.clear();
+        for u in Urgency::ALL {
+            assert_eq!(methods(user.rules_for(u)), ["dm", "phone", "mail"]);
+        }
     }
 }
 

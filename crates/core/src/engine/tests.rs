@@ -40,6 +40,7 @@ fn user(id: &str, rules: &[(&str, u64)]) -> User {
             .map(|(m, after)| NotificationRule {
                 contact_method: ContactMethodId::parse(m).unwrap(),
                 after: Duration::from_secs(*after),
+                urgency: None,
             })
             .collect(),
         skills: vec![],

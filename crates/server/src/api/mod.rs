@@ -9,6 +9,7 @@ pub mod directory;
 pub mod error;
 pub mod events_v2;
 pub mod generic;
+pub mod inbound;
 pub mod incidents;
 pub mod metrics;
 pub mod people;
@@ -38,6 +39,7 @@ use utoipa_axum::routes;
         (name = "configuration", description = "Users, teams, policies, services"),
         (name = "schedules", description = "On-call schedules, shifts, overrides, calendars"),
         (name = "rules", description = "When a signal becomes an escalation"),
+        (name = "inbound", description = "Acknowledgements from Slack buttons, SMS replies and voice calls"),
     )
 )]
 struct ApiDoc;
@@ -89,7 +91,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(generic::receive))
         .routes(routes!(rules::list))
         .routes(routes!(rules::evaluate))
-        .routes(routes!(metrics::receive));
+        .routes(routes!(metrics::receive))
+        .routes(routes!(inbound::slack::actions))
+        .routes(routes!(inbound::twilio::sms))
+        .routes(routes!(inbound::twilio::voice));
     let (v1_router, v1_api) = v1.split_for_parts();
     let (events_router, events_api) = OpenApiRouter::new()
         .routes(routes!(events_v2::enqueue))

@@ -4,9 +4,9 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Config, ContactKind, ContactMethod, DataClassification, Day, DetectorSpec, EscalationPolicy,
-    Filter, Grouping, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule,
-    Override, Restriction, Rotation, Schedule, Service, Target, TargetKind, Team, User, Window,
+    Config, DataClassification, Day, DetectorSpec, EscalationPolicy, Filter, Grouping, Integration,
+    IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction, Rotation,
+    Schedule, Service, Target, TargetKind, Team, Urgency, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
@@ -57,6 +57,8 @@ pub(super) struct Checker {
     pub(super) routing_keys: HashMap<String, String>,
     /// Each rule's `when`: where it is, for compile errors.
     pub(super) rule_conditions: Vec<(Pos, String, String)>,
+    /// Contact methods that need a `channels` section: (where, path, type, section).
+    pub(super) channel_needs: Vec<(Pos, String, &'static str, &'static str)>,
 }
 
 /// A mapping's known keys, after unknown and repeated keys were reported.
@@ -120,6 +122,7 @@ impl Checker {
             return Config::default();
         }
         let keys = [
+            "channels",
             "users",
             "teams",
             "schedules",
@@ -131,7 +134,12 @@ impl Checker {
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
         };
-        Config {
+        let (channels, declared) = match f.get("channels") {
+            Some(n) => self.channels(n, &f.path("channels")),
+            None => Default::default(),
+        };
+        let config = Config {
+            channels,
             users: self.items(&f, "users", None, Self::user),
             teams: self.items(&f, "teams", None, Self::team),
             schedules: self.items(&f, "schedules", None, Self::schedule),
@@ -139,7 +147,9 @@ impl Checker {
             services: self.items(&f, "services", None, Self::service),
             rules: self.items(&f, "rules", None, Self::rule),
             detectors: self.items(&f, "detectors", None, Self::detector),
-        }
+        };
+        self.check_channel_needs(&declared);
+        config
     }
 
     pub(super) fn detector(&mut self, node: &Node, path: String) -> Option<DetectorSpec> {
@@ -412,39 +422,6 @@ impl Checker {
         Some(name.to_owned())
     }
 
-    pub(super) fn contact_method(
-        &mut self,
-        node: &Node,
-        path: String,
-        seen: &mut HashMap<String, Pos>,
-    ) -> Option<ContactMethod> {
-        let f = self.fields(node, &path, &["id", "type", "url"])?;
-        let id = self.required(&f, "id").and_then(|n| {
-            let path = f.path("id");
-            let id = self.id(n, &path, ContactMethodId::parse)?;
-            if let Some(first) = first_definition(seen, id.as_str(), n.pos) {
-                self.error(n.pos, &path, duplicate_id(id.as_str(), first));
-            }
-            Some(id)
-        });
-        let kind = self
-            .required(&f, "type")
-            .and_then(|n| self.type_name(n, &f.path("type"), &["webhook"]));
-        let url = self.required(&f, "url").and_then(|n| {
-            let path = f.path("url");
-            let url = self.text(n, &path)?;
-            if !is_http_url(url) {
-                self.error(n.pos, &path, "url must be an absolute http or https URL");
-            }
-            Some(url.to_owned())
-        });
-        kind?;
-        Some(ContactMethod {
-            id: id?,
-            kind: ContactKind::Webhook { url: url? },
-        })
-    }
-
     pub(super) fn notification_rule(
         &mut self,
         node: &Node,
@@ -452,7 +429,7 @@ impl Checker {
         user: Option<&UserId>,
         methods: &HashMap<String, Pos>,
     ) -> Option<NotificationRule> {
-        let f = self.fields(node, &path, &["contact_method", "after"])?;
+        let f = self.fields(node, &path, &["contact_method", "after", "urgency"])?;
         let contact_method = self.required(&f, "contact_method").and_then(|n| {
             let path = f.path("contact_method");
             let id = self.id(n, &path, ContactMethodId::parse)?;
@@ -472,9 +449,18 @@ impl Checker {
         let after = self
             .required(&f, "after")
             .and_then(|n| self.duration(n, &f.path("after")));
+        let urgency = match f.get("urgency") {
+            Some(n) => {
+                let names = Urgency::ALL.map(Urgency::as_str);
+                let i = self.type_name(n, &f.path("urgency"), &names)?;
+                Some(Urgency::ALL[i])
+            }
+            None => None,
+        };
         Some(NotificationRule {
             contact_method: contact_method?,
             after: after?,
+            urgency,
         })
     }
 

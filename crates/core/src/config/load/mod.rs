@@ -9,6 +9,7 @@
 
 use super::Config;
 
+mod channels;
 mod check;
 #[cfg(test)]
 pub(super) mod tests;

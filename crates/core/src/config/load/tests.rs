@@ -112,7 +112,8 @@ users:
   - id: alice
     time_zone: Mars/Base
     contact_methods:
-      - {id: hook, type: sms, url: \"ftp://x\"}
+      - {id: hook, type: pager, url: \"ftp://x\"}
+      - {id: mail, type: webhook, url: \"ftp://x\"}
 teams:
   - {id: sre}
 escalation_policies:
@@ -140,46 +141,46 @@ services:
                 5,
                 26,
                 "users[0].contact_methods[0].type",
-                "unknown type \"sms\"; expected one of: webhook"
+                "unknown type \"pager\"; expected one of: webhook, email, sms, voice, slack, teams"
             ),
             e(
-                5,
-                36,
-                "users[0].contact_methods[0].url",
+                6,
+                40,
+                "users[0].contact_methods[1].url",
                 "url must be an absolute http or https URL"
             ),
             e(
-                7,
+                8,
                 5,
                 "teams[0].members",
                 "required key \"members\" is missing"
             ),
             e(
-                10,
+                11,
                 13,
                 "escalation_policies[0].repeat",
                 "repeat must be a non-negative integer, written without quotes"
             ),
             e(
-                12,
+                13,
                 18,
                 "escalation_policies[0].levels[0].targets",
                 "must have at least one target"
             ),
             e(
-                13,
+                14,
                 25,
                 "escalation_policies[0].levels[0].escalate_after",
                 "\"15x\" is not a duration; write it as 30s, 15m or 1h30m (units d, h, m, s)"
             ),
             e(
-                16,
+                17,
                 24,
                 "services[0].escalation_policy",
                 "unknown escalation policy \"pay\""
             ),
             e(
-                18,
+                19,
                 32,
                 "services[0].integrations[0].key",
                 "must be 32 letters or digits"
@@ -234,7 +235,7 @@ fn unknown_top_level_keys_are_errors() {
             2,
             1,
             "service",
-            "unknown key \"service\"; expected one of: users, teams, schedules, escalation_policies, services, rules, detectors"
+            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors"
         )
     );
     assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
@@ -667,4 +668,325 @@ fn grouping_without_labels_or_window_is_an_error_naming_the_key() {
             .any(|e| e.2 == "services[0].grouping.window"),
         "{misspelt:?}"
     );
+}
+// -- Channels, contact method kinds, urgency ----------------------------------
+
+/// The channels example from the documentation.
+pub(in crate::config) const CHANNELS_EXAMPLE: &str = r#"
+channels:
+  smtp: {host: 127.0.0.1, port: 2525, from: "escalator@example.com", starttls: false, username: ops, password: "${env:SMTP_PASSWORD}"}
+  slack: {api_url: "https://slack.com/api", bot_token: "${env:SLACK_BOT_TOKEN}", signing_secret: "${env:SLACK_SIGNING_SECRET}"}
+  twilio: {api_url: "https://api.twilio.com", account_sid: AC123, auth_token: "${env:TWILIO_TOKEN}", from: "+15005550006"}
+users:
+  - id: alice
+    contact_methods:
+      - {id: hook, type: webhook, url: "https://hooks.example/alice"}
+      - {id: mail, type: email, address: alice@example.com}
+      - {id: phone, type: sms, number: "+4915112345678"}
+      - {id: call, type: voice, number: "+4915112345678"}
+      - {id: dm, type: slack, user: U024BE7LH}
+      - {id: teams, type: teams, webhook_url: "https://example.webhook.office.com/x"}
+    notification_rules:
+      - {contact_method: dm, after: 0s}
+      - {contact_method: phone, after: 2m, urgency: high}
+"#;
+
+#[test]
+fn loads_channels_every_contact_kind_and_urgency() {
+    use crate::config::Urgency;
+    let config = load(CHANNELS_EXAMPLE).expect("example is valid");
+    let smtp = config.channels.smtp.as_ref().unwrap();
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.starttls),
+        ("127.0.0.1", 2525, false)
+    );
+    assert_eq!(
+        smtp.password.as_ref().unwrap().env_name(),
+        Some("SMTP_PASSWORD")
+    );
+    let slack = config.channels.slack.as_ref().unwrap();
+    assert_eq!(slack.bot_token.as_written(), "${env:SLACK_BOT_TOKEN}");
+    let twilio = config.channels.twilio.as_ref().unwrap();
+    assert_eq!(twilio.from, "+15005550006");
+    let kinds: Vec<&str> = config.users[0]
+        .contact_methods
+        .iter()
+        .map(|cm| cm.kind.type_name())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["webhook", "email", "sms", "voice", "slack", "teams"]
+    );
+    assert_eq!(
+        config.users[0].contact_methods[4].kind,
+        ContactKind::Slack {
+            user: "U024BE7LH".into()
+        }
+    );
+    let rules = &config.users[0].notification_rules;
+    assert_eq!(
+        (rules[0].urgency, rules[1].urgency),
+        (None, Some(Urgency::High))
+    );
+}
+
+#[test]
+fn channel_defaults_apply_when_keys_are_left_out() {
+    let config = load(
+        "channels:\n  smtp: {host: mail, from: a@b.c}\n  slack: {bot_token: t}\n  twilio: {account_sid: AC1, auth_token: t, from: \"+15005550006\"}\n",
+    )
+    .unwrap();
+    let smtp = config.channels.smtp.unwrap();
+    assert_eq!((smtp.port, smtp.starttls), (25, true));
+    let slack = config.channels.slack.unwrap();
+    assert_eq!(slack.api_url, "https://slack.com/api");
+    assert_eq!(slack.signing_secret, None);
+    assert_eq!(
+        config.channels.twilio.unwrap().api_url,
+        "https://api.twilio.com"
+    );
+}
+
+#[test]
+fn contact_addresses_are_checked_for_their_kind() {
+    let text = r#"
+channels:
+  smtp: {host: mail, from: a@b.c}
+  slack: {bot_token: t}
+  twilio: {account_sid: AC1, auth_token: t, from: "+15005550006"}
+users:
+  - id: alice
+    contact_methods:
+      - {id: a, type: email, address: "alice@localhost"}
+      - {id: b, type: email, address: "a@b@c.d"}
+      - {id: c, type: sms, number: "4915112345678"}
+      - {id: d, type: voice, number: "+49151"}
+      - {id: e, type: slack, user: u024be7lh}
+      - {id: f, type: teams, webhook_url: "ftp://x"}
+"#;
+    assert_eq!(
+        errors(text),
+        vec![
+            e(
+                9,
+                39,
+                "users[0].contact_methods[0].address",
+                r#""alice@localhost" is not an email address such as alice@example.com"#
+            ),
+            e(
+                10,
+                39,
+                "users[0].contact_methods[1].address",
+                r#""a@b@c.d" is not an email address such as alice@example.com"#
+            ),
+            e(
+                11,
+                36,
+                "users[0].contact_methods[2].number",
+                r#""4915112345678" is not an E.164 number such as +4915112345678 (+ and 8 to 15 digits)"#
+            ),
+            e(
+                12,
+                38,
+                "users[0].contact_methods[3].number",
+                r#""+49151" is not an E.164 number such as +4915112345678 (+ and 8 to 15 digits)"#
+            ),
+            e(
+                13,
+                36,
+                "users[0].contact_methods[4].user",
+                r#""u024be7lh" is not a Slack member or channel id such as U024BE7LH"#
+            ),
+            e(
+                14,
+                43,
+                "users[0].contact_methods[5].webhook_url",
+                "webhook_url must be an absolute http or https URL"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_contact_method_needs_its_channel_section() {
+    let text = r#"
+users:
+  - id: alice
+    contact_methods:
+      - {id: a, type: email, address: alice@example.com}
+      - {id: b, type: sms, number: "+4915112345678"}
+      - {id: c, type: voice, number: "+4915112345678"}
+      - {id: d, type: slack, user: U024BE7LH}
+      - {id: e, type: teams, webhook_url: "https://x.example/y"}
+"#;
+    let missing = |line, path: &str, t: &str, section: &str| {
+        e(
+            line,
+            23,
+            path,
+            &format!(
+                "a contact method of type {t:?} needs the channels.{section} section, which is missing"
+            ),
+        )
+    };
+    assert_eq!(
+        errors(text),
+        vec![
+            missing(5, "users[0].contact_methods[0].type", "email", "smtp"),
+            missing(6, "users[0].contact_methods[1].type", "sms", "twilio"),
+            missing(7, "users[0].contact_methods[2].type", "voice", "twilio"),
+            missing(8, "users[0].contact_methods[3].type", "slack", "slack"),
+        ]
+    );
+}
+
+#[test]
+fn a_broken_channel_section_is_not_also_reported_missing() {
+    let text = "channels:\n  slack: {signing_secret: s}\nusers:\n  - id: alice\n    contact_methods:\n      - {id: d, type: slack, user: U024BE7LH}\n";
+    assert_eq!(
+        one_error(text),
+        e(
+            2,
+            10,
+            "channels.slack.bot_token",
+            r#"required key "bot_token" is missing"#
+        )
+    );
+}
+
+#[test]
+fn a_contact_method_takes_only_its_own_address_key() {
+    let text = "users:\n  - id: alice\n    contact_methods:\n      - {id: a, type: sms, url: \"https://x.example\"}\n";
+    assert_eq!(
+        errors(text),
+        vec![
+            e(
+                4,
+                9,
+                "users[0].contact_methods[0].number",
+                r#"required key "number" is missing"#
+            ),
+            e(
+                4,
+                28,
+                "users[0].contact_methods[0].url",
+                r#"a contact method of type "sms" takes number, not url"#
+            ),
+        ]
+    );
+    let (_, _, path, message) = one_error(
+        "users:\n  - id: alice\n    contact_methods:\n      - {id: a, type: pager, url: \"https://x.example\"}\n",
+    );
+    assert_eq!(path, "users[0].contact_methods[0].type");
+    assert_eq!(
+        message,
+        r#"unknown type "pager"; expected one of: webhook, email, sms, voice, slack, teams"#
+    );
+}
+
+#[test]
+fn urgency_is_high_or_low() {
+    let text = "users:\n  - id: alice\n    contact_methods:\n      - {id: a, type: webhook, url: \"https://x.example\"}\n    notification_rules:\n      - {contact_method: a, after: 0s, urgency: urgent}\n";
+    assert_eq!(
+        one_error(text),
+        e(
+            6,
+            49,
+            "users[0].notification_rules[0].urgency",
+            r#"unknown type "urgent"; expected one of: high, low"#
+        )
+    );
+}
+
+#[test]
+fn channel_settings_are_checked() {
+    let text = r#"
+channels:
+  smtp: {host: "", port: 70000, from: a@b.c, password: "${env:NO-DASH}"}
+  slack: {api_url: "slack.com", bot_token: ""}
+  twilio: {account_sid: AC1, auth_token: t, from: "015005550006", region: eu}
+"#;
+    assert_eq!(
+        errors(text),
+        vec![
+            e(3, 16, "channels.smtp.host", "host must not be empty"),
+            e(
+                3,
+                26,
+                "channels.smtp.port",
+                "port must be an integer from 1 to 65535"
+            ),
+            e(
+                3,
+                56,
+                "channels.smtp.password",
+                r#""${env:NO-DASH}" is not a valid environment reference; write ${env:NAME} with NAME of letters, digits and _"#
+            ),
+            e(
+                4,
+                20,
+                "channels.slack.api_url",
+                "api_url must be an absolute http or https URL"
+            ),
+            e(
+                4,
+                44,
+                "channels.slack.bot_token",
+                "a secret must not be empty"
+            ),
+            e(
+                5,
+                51,
+                "channels.twilio.from",
+                r#""015005550006" is not an E.164 number such as +4915112345678 (+ and 8 to 15 digits)"#
+            ),
+            e(
+                5,
+                67,
+                "channels.twilio.region",
+                r#"unknown key "region"; expected one of: api_url, account_sid, auth_token, from"#
+            ),
+        ]
+    );
+}
+
+#[test]
+fn env_syntax_is_not_special_outside_secrets() {
+    let config =
+        load("channels:\n  smtp: {host: mail, from: \"${env:FROM}\", password: \"${env:PW}\"}\n")
+            .unwrap();
+    let smtp = config.channels.smtp.unwrap();
+    assert_eq!(smtp.from, "${env:FROM}");
+    assert_eq!(smtp.password.unwrap().env_name(), Some("PW"));
+}
+
+#[test]
+fn contact_value_rules() {
+    use super::channels::{is_e164, is_email, is_slack_id};
+    assert!(is_email("alice@example.com") && is_email("a.b+c@mail.example.co.uk"));
+    for bad in [
+        "alice",
+        "alice@",
+        "@example.com",
+        "a@b",
+        "a@.b",
+        "a@b.",
+        "a b@c.d",
+    ] {
+        assert!(!is_email(bad), "{bad}");
+    }
+    assert!(is_e164("+4915112345678") && is_e164("+15005550006") && is_e164("+12345678"));
+    for bad in [
+        "+1234567",
+        "+1234567890123456",
+        "4915112345678",
+        "+49 151",
+        "+0123456789",
+    ] {
+        assert!(!is_e164(bad), "{bad}");
+    }
+    assert!(is_slack_id("U024BE7LH") && is_slack_id("W012A3CDE") && is_slack_id("C1234567"));
+    for bad in ["u024be7lh", "X024BE7LH", "U", "U02-4"] {
+        assert!(!is_slack_id(bad), "{bad}");
+    }
 }

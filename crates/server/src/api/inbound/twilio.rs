@@ -1,0 +1,178 @@
+//! Twilio's callbacks: an SMS reply (`ack 4821`) and the key pressed during a
+//! paging call (the `Gather` action). Both are checked with Twilio's
+//! signature over the URL we were called at, which is `public_url` + path +
+//! query: behind a proxy `--public-url` must be the address Twilio uses.
+//! Answers are TwiML, read out or texted back to the person.
+
+use super::signature::verify_twilio;
+use super::{
+    Action, channels, field, form, incident_number, perform, resolve, section, user_by_contact,
+};
+use crate::AppState;
+use crate::api::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use escalator_core::config::ContactKind;
+use escalator_core::ids::UserId;
+
+pub const SMS_PATH: &str = "/api/v1/integrations/twilio/sms";
+pub const VOICE_PATH: &str = "/api/v1/integrations/twilio/voice";
+
+/// Checks the signature and returns the form parameters.
+async fn verified(
+    app: &AppState,
+    path: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<
+    (
+        std::sync::Arc<escalator_core::directory::Catalog>,
+        Vec<(String, String)>,
+    ),
+    ApiError,
+> {
+    let catalog = channels(app).await?;
+    let twilio = section(&catalog, "twilio", |c| c.twilio.as_ref())?;
+    let token = resolve(&twilio.auth_token, "channels.twilio.auth_token")?;
+    let url = match uri.query() {
+        Some(q) => format!("{}{path}?{q}", app.public_url),
+        None => format!("{}{path}", app.public_url),
+    };
+    let params = form(body);
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    verify_twilio(token.as_bytes(), &url, &params, signature)
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "invalid_signature", e.to_string()))?;
+    Ok((catalog, params))
+}
+
+/// An SMS reply: `ack|acknowledge|resolve|escalate <incident>`, any case.
+#[utoipa::path(post, path = "/integrations/twilio/sms", tag = "inbound",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Twilio's inbound message webhook (From, Body, …)"),
+    params(("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 over URL and sorted parameters")),
+    responses((status = 200, description = "TwiML <Message> saying what happened", content_type = "text/xml", body = String),
+              (status = 403, description = "Bad signature", body = crate::api::error::ErrorBody),
+              (status = 404, description = "channels.twilio is not configured", body = crate::api::error::ErrorBody)))]
+pub async fn sms(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (catalog, params) = verified(&app, SMS_PATH, &uri, &headers, &body).await?;
+    let from = field(&params, "From").unwrap_or_default();
+    let Some(user) = user_by_contact(
+        &catalog,
+        |k| matches!(k, ContactKind::Sms { number } if number == from),
+    ) else {
+        return Ok(twiml("Message", "This number is not known to Escalator."));
+    };
+    let text = field(&params, "Body").unwrap_or_default();
+    let mut words = text.split_whitespace();
+    let command = match (words.next(), words.next(), words.next()) {
+        (Some(verb), Some(number), None) => Action::parse(verb).zip(incident_number(number)),
+        _ => None,
+    };
+    let Some((action, incident)) = command else {
+        return Ok(twiml(
+            "Message",
+            "Not understood. Reply ACK <incident>, RESOLVE <incident> or ESCALATE <incident>.",
+        ));
+    };
+    let reply = perform(&app, incident, action, &user, "sms").await?;
+    Ok(twiml("Message", &reply))
+}
+
+/// The key pressed on a paging call: 1 acknowledges, 2 resolves, 3 escalates.
+#[utoipa::path(post, path = "/integrations/twilio/voice", tag = "inbound",
+    params(("incident" = i64, Query, description = "The incident the call was about"),
+           ("user" = String, Query, description = "The user who was called"),
+           ("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 over URL (with query) and sorted parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Twilio's Gather callback (Digits, …)"),
+    responses((status = 200, description = "TwiML <Say> saying what happened", content_type = "text/xml", body = String),
+              (status = 400, body = crate::api::error::ErrorBody),
+              (status = 403, description = "Bad signature", body = crate::api::error::ErrorBody),
+              (status = 404, description = "channels.twilio is not configured", body = crate::api::error::ErrorBody)))]
+pub async fn voice(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (catalog, params) = verified(&app, VOICE_PATH, &uri, &headers, &body).await?;
+    // The query is covered by the signature: Twilio calls back the URL we gave it.
+    let query = form(uri.query().unwrap_or_default().as_bytes());
+    let incident = field(&query, "incident")
+        .and_then(incident_number)
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "incident",
+                "query parameter incident is missing or not a number",
+            )
+        })?;
+    let user = field(&query, "user")
+        .and_then(|u| UserId::parse(u).ok())
+        .filter(|u| catalog.config().users.iter().any(|known| &known.id == u));
+    let Some(user) = user else {
+        return Ok(twiml(
+            "Say",
+            "This call is for a user Escalator does not know. Goodbye.",
+        ));
+    };
+    let action = match field(&params, "Digits").map(str::trim) {
+        Some("1") => Action::Acknowledge,
+        Some("2") => Action::Resolve,
+        Some("3") => Action::Escalate,
+        _ => {
+            return Ok(twiml(
+                "Say",
+                "Unknown choice. Nothing was changed. Goodbye.",
+            ));
+        }
+    };
+    let reply = perform(&app, incident, action, &user, "voice").await?;
+    Ok(twiml("Say", &reply))
+}
+
+/// `<Response><{verb}>text</{verb}></Response>` as `text/xml`.
+fn twiml(verb: &str, text: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><{verb}>{}</{verb}></Response>",
+        xml_escape(text)
+    );
+    ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twiml_text_is_escaped() {
+        assert_eq!(
+            xml_escape(r#"a<b> & "c" 'd'"#),
+            "a&lt;b&gt; &amp; &quot;c&quot; &apos;d&apos;"
+        );
+    }
+}
