@@ -5,7 +5,7 @@
 
 use crate::config::{
     Config, EscalationPolicy, Integration, NotificationRule, Override, Service, Target, TargetKind,
-    User, Window,
+    Urgency, User, Window,
 };
 use crate::ids::{PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
 use crate::rules::CompiledRules;
@@ -27,8 +27,9 @@ pub struct Candidate {
 pub trait Directory {
     /// The users `target` stands for at instant `at`, after its filters, in a stable order.
     fn resolve(&self, target: &Target, at: Timestamp) -> Vec<Candidate>;
-    /// The user's notification rules in force (the declared or the default ones).
-    fn notification_rules(&self, user: &UserId) -> Vec<NotificationRule>;
+    /// The user's notification rules in force for an incident of `urgency`
+    /// (the declared or the default ones).
+    fn notification_rules(&self, user: &UserId, urgency: Urgency) -> Vec<NotificationRule>;
 }
 
 /// State kept outside the configuration file: overrides and availability set
@@ -249,9 +250,9 @@ impl Directory for Catalog {
             .collect()
     }
 
-    fn notification_rules(&self, user: &UserId) -> Vec<NotificationRule> {
+    fn notification_rules(&self, user: &UserId, urgency: Urgency) -> Vec<NotificationRule> {
         self.user(user)
-            .map(User::effective_rules)
+            .map(|u| u.rules_for(urgency))
             .unwrap_or_default()
     }
 }

@@ -593,7 +593,9 @@ fn page(
                     .push(serde_json::json!({"user": c.user, "via": c.via, "reason": reason}));
                 continue;
             }
-            for (rule, r) in dir.notification_rules(&c.user).iter().enumerate() {
+            // A P4 at night does not phone anyone: only the rules for its urgency apply.
+            let urgency = crate::config::Urgency::of(incident.priority);
+            for (rule, r) in dir.notification_rules(&c.user, urgency).iter().enumerate() {
                 effects.push(Effect::Notify(Notification {
                     user: c.user.clone(),
                     contact_method: r.contact_method.clone(),

@@ -154,6 +154,25 @@ fn a_trigger_opens_at_level_one_and_pages_per_notification_rules() {
 }
 
 #[test]
+fn a_low_urgency_incident_skips_the_rules_kept_for_high_urgency() {
+    let (p, c) = two_levels();
+    let mut alice = c.user(&uid("alice")).unwrap().clone();
+    // alice's second rule (the 300 s one) is for high urgency only.
+    alice.notification_rules[1].urgency = Some(crate::config::Urgency::High);
+    let c = catalog(vec![alice], vec![]);
+    let mut low = new_incident();
+    low.priority = Some(crate::rules::Priority::P4);
+    let t = open(low, &p, &c, t0()).unwrap();
+    assert_eq!(notified(&t.effects), vec![("alice".into(), 1, 1, t0())]);
+    let mut high = new_incident();
+    high.priority = Some(crate::rules::Priority::P2);
+    let t = open(high, &p, &c, t0()).unwrap();
+    assert_eq!(notified(&t.effects).len(), 2, "P2 is high urgency");
+    let t = open(new_incident(), &p, &c, t0()).unwrap();
+    assert_eq!(notified(&t.effects).len(), 2, "no priority is high urgency");
+}
+
+#[test]
 fn escalates_to_level_two_after_timeout_and_pages_each_user_once() {
     let (p, c) = two_levels();
     let opened = open(new_incident(), &p, &c, t0()).unwrap().incident;
