@@ -3,6 +3,7 @@
 //! drain) behind. Talks to the database only through `escalator_store`.
 
 pub mod api;
+mod channels;
 mod handoff;
 pub mod ingest;
 pub mod links;
@@ -127,14 +128,15 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         notifier_wake.clone(),
     );
     tokio::spawn(runner.run());
-    let channels = Channels {
-        webhook: WebhookSender::new(webhook_secret.into_bytes(), Duration::from_secs(10))?,
+    let webhook = WebhookSender::new(webhook_secret.into_bytes(), channels::SEND_TIMEOUT)?;
+    let channels_for_handoffs = Channels {
+        webhook: webhook.clone(),
     };
-    let channels_for_handoffs = channels.clone();
     let notifier = notifier::Notifier::new(
         store.clone(),
         state.runner.clone(),
-        channels,
+        catalog.clone(),
+        webhook,
         state.links.clone(),
         public_url.clone(),
         notifier_wake.clone(),

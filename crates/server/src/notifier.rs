@@ -5,15 +5,19 @@
 
 use crate::links::{LINK_LIFETIME, LinkSigner};
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
+use crate::state::SharedCatalog;
+use escalator_core::config::Urgency;
 use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
 use escalator_notify::{
-    Channels, MAX_ATTEMPTS, Message, Recipient, SendResult, backoff, webhook_body,
+    BreakerState, ChannelSet, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
+    WebhookSender, backoff, webhook_body,
 };
 use escalator_store::{OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -41,7 +45,11 @@ pub struct Notifier {
     /// Claims and settlements are written by the runner, in its batches: one
     /// writer and one disk flush for events and pages alike.
     runner: RunnerHandle,
-    channels: Channels,
+    /// The configuration in force: which channels exist and how to reach them.
+    catalog: SharedCatalog,
+    webhook: WebhookSender,
+    /// The adapters built for one configuration revision.
+    channels: Mutex<Option<(i64, Arc<ChannelSet>)>>,
     links: LinkSigner,
     public_url: String,
     wake: Arc<Notify>,
@@ -51,7 +59,8 @@ impl Notifier {
     pub fn new(
         store: Store,
         runner: RunnerHandle,
-        channels: Channels,
+        catalog: SharedCatalog,
+        webhook: WebhookSender,
         links: LinkSigner,
         public_url: String,
         wake: Arc<Notify>,
@@ -59,7 +68,9 @@ impl Notifier {
         Self {
             store,
             runner,
-            channels,
+            catalog,
+            webhook,
+            channels: Mutex::new(None),
             links,
             public_url,
             wake,
@@ -125,8 +136,9 @@ impl Notifier {
         for item in items {
             let (this, incidents) = (self.clone(), incidents.clone());
             sends.spawn(async move {
-                let outcome = this.send(&item, incidents.get(&item.incident_id)).await;
-                (item, outcome)
+                let incident = incidents.get(&item.incident_id);
+                let outcome = this.send(&item, incident).await;
+                (item, outcome, incident.map(|i| Urgency::of(i.priority)))
             });
         }
         while let Some(first) = sends.join_next().await {
@@ -158,6 +170,29 @@ impl Notifier {
         Ok(n)
     }
 
+    /// The channel adapters for the configuration in force, rebuilt when a
+    /// new revision is applied.
+    fn channel_set(&self) -> Arc<ChannelSet> {
+        let catalog = self
+            .catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut cached = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((revision, set)) if *revision == catalog.revision() => set.clone(),
+            _ => {
+                let set = Arc::new(crate::channels::build(
+                    &catalog.config().channels,
+                    &self.webhook,
+                    &self.public_url,
+                ));
+                *cached = Some((catalog.revision(), set.clone()));
+                set
+            }
+        }
+    }
+
     async fn send(&self, item: &OutboxItem, incident: Option<&Incident>) -> Outcome {
         let Some(incident) = incident else {
             return Outcome::Failed {
@@ -175,26 +210,43 @@ impl Notifier {
             .sign(incident.id.0, &item.user, now + LINK_LIFETIME);
         let ack_url = format!("{}/api/v1/ack/{token}", self.public_url);
         let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
+        let recipient = Recipient {
+            user: &item.user,
+            contact_method: &item.contact_method,
+            level: item.level,
+            round: item.round,
+        };
         let body = webhook_body(
             incident,
             &incident_url,
-            &Recipient {
-                user: &item.user,
-                contact_method: &item.contact_method,
-                level: item.level,
-                round: item.round,
-            },
+            &recipient,
             &ack_url,
             &item.idempotency_key,
             now,
         );
-        let msg = Message {
-            channel: item.channel.clone(),
-            address: item.address.clone(),
-            idempotency_key: item.idempotency_key.clone(),
-            body: body.to_string().into_bytes(),
-        };
-        match self.channels.deliver(&msg).await {
+        let page = Page::new(
+            PageIncident::from_engine(incident, &incident_url, &recipient),
+            &recipient,
+            item.address.clone(),
+            item.idempotency_key.clone(),
+            ack_url,
+        )
+        .with_webhook_body(body.to_string().into_bytes());
+        let channels = self.channel_set();
+        // A channel that is down is skipped for everyone until it recovers:
+        // the page goes to the user's next contact method at once.
+        if channels
+            .breaker(&item.channel)
+            .is_some_and(|b| b.state(now) == BreakerState::Open)
+        {
+            return Outcome::Failed {
+                error: format!(
+                    "{} is down (circuit open after repeated failures)",
+                    item.channel
+                ),
+            };
+        }
+        match channels.send(&item.channel, &page, now).await {
             SendResult::Delivered { detail } => Outcome::Sent { detail },
             SendResult::Permanent { error } => Outcome::Failed { error },
             SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {

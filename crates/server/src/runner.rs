@@ -6,10 +6,12 @@
 
 use crate::state::{SharedCatalog, refresh, reload_if_changed};
 use escalator_core::config::EscalationPolicy;
+use escalator_core::config::Urgency;
 use escalator_core::directory::Catalog;
+use escalator_core::engine::Notification;
 use escalator_core::engine::{self, EngineError, Incident, Input, NewIncident};
 use escalator_core::events_v2::EventAction;
-use escalator_core::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
+use escalator_core::ids::{ContactMethodId, DedupKey, IncidentId, PolicyId, ServiceId, UserId};
 use escalator_core::rules::Decision;
 use escalator_store::{OutboxItem, Outcome, Store, StoreError, StoreTx};
 use jiff::{SignedDuration, Timestamp};
@@ -66,8 +68,10 @@ pub enum Work {
     Act { incident: IncidentId, input: Input },
     /// The notifier's claim on due notifications, leased for `lease`.
     Claim { lease: SignedDuration, limit: u32 },
-    /// The notifier's outcomes of sends.
-    Settle(Vec<(OutboxItem, Outcome)>),
+    /// The notifier's outcomes of sends, each with the urgency of its
+    /// incident (`None` when the incident is gone): a send that failed for
+    /// good falls back to the user's next contact method for that urgency.
+    Settle(Vec<(OutboxItem, Outcome, Option<Urgency>)>),
 }
 
 /// What the work did.
@@ -341,6 +345,39 @@ fn policy_or_empty(catalog: &Catalog, id: &PolicyId) -> EscalationPolicy {
             repeat: 0,
             levels: Vec::new(),
         })
+}
+
+/// Fallback pages carry rule numbers from here on, one per contact method,
+/// so their idempotency keys never collide with a planned page's.
+const FALLBACK_RULE: u32 = 10_000;
+
+/// The page to send when `failed` could not reach its user: over the contact
+/// method after it, in the order the user's rules for `urgency` name them.
+fn next_contact(
+    catalog: &Catalog,
+    failed: &OutboxItem,
+    urgency: Urgency,
+    now: Timestamp,
+) -> Option<Notification> {
+    let user = catalog.user(&UserId::parse(&failed.user).ok()?)?;
+    let mut order: Vec<ContactMethodId> = Vec::new();
+    for rule in user.rules_for(urgency) {
+        if !order.contains(&rule.contact_method) {
+            order.push(rule.contact_method);
+        }
+    }
+    let at = order
+        .iter()
+        .position(|m| m.as_str() == failed.contact_method)?;
+    let next = order.get(at + 1)?.clone();
+    Some(Notification {
+        user: user.id.clone(),
+        contact_method: next,
+        level: failed.level,
+        round: failed.round,
+        rule: FALLBACK_RULE + at as u32 + 1,
+        due_at: now,
+    })
 }
 
 /// Records a trigger that the rules suppressed: on the audit trail, nobody paged.
@@ -622,7 +659,34 @@ async fn apply(
             tx.claim_notifications(now, now + *lease, *limit).await?,
         ))),
         Work::Settle(outcomes) => {
-            tx.settle_notifications(outcomes, now).await?;
+            let settled: Vec<(OutboxItem, Outcome)> = outcomes
+                .iter()
+                .map(|(item, outcome, _)| (item.clone(), outcome.clone()))
+                .collect();
+            tx.settle_notifications(&settled, now).await?;
+            for (item, outcome, urgency) in outcomes {
+                if let (Outcome::Failed { error }, Some(urgency)) = (outcome, urgency) {
+                    match next_contact(catalog, item, *urgency, now) {
+                        Some(next) => tx.fall_back(item, &next, error, catalog, now).await?,
+                        None => {
+                            let message = format!(
+                                "{} could not be reached via {} ({error}) and has no further contact method",
+                                item.user, item.contact_method
+                            );
+                            let detail = serde_json::json!({"user": item.user, "from": item.contact_method, "error": error});
+                            tx.add_timeline(
+                                IncidentId(item.incident_id),
+                                now,
+                                "notification_exhausted",
+                                "system",
+                                &message,
+                                &detail,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+            }
             Ok(Ok(Done::Settled))
         }
         Work::Act { incident, input } => {

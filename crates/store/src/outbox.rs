@@ -130,6 +130,62 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Fallback after `failed` could not reach its user: the page for the
+    /// same incident, level and round over `next` goes out now — a page
+    /// already planned for later over that method is brought forward rather
+    /// than doubled — and the timeline says why.
+    pub async fn fall_back(
+        &mut self,
+        failed: &OutboxItem,
+        next: &Notification,
+        error: &str,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<()> {
+        let incident = IncidentId(failed.incident_id);
+        self.pending.flush_notifications(&mut self.tx).await?;
+        let moved = self
+            .tx
+            .execute(
+                "UPDATE notifications SET due_at = $1, updated_at = $1 WHERE incident_id = $2 \
+                 AND user_id = $3 AND contact_method = $4 AND level = $5 AND round = $6 \
+                 AND status = 'pending' AND due_at > $1",
+                &[
+                    ms(now).into(),
+                    incident.0.into(),
+                    next.user.as_str().into(),
+                    next.contact_method.as_str().into(),
+                    next.level.into(),
+                    next.round.into(),
+                ],
+            )
+            .await?;
+        if moved == 0 {
+            self.enqueue_notification(incident, next, catalog, now)
+                .await?;
+        }
+        let message = format!(
+            "{} could not be reached via {} ({error}); trying {} now",
+            failed.user, failed.contact_method, next.contact_method
+        );
+        let detail = serde_json::json!({
+            "user": failed.user,
+            "from": failed.contact_method,
+            "to": next.contact_method,
+            "error": error,
+            "brought_forward": moved > 0,
+        });
+        self.add_timeline(
+            incident,
+            now,
+            "notification_fallback",
+            "system",
+            &message,
+            &detail,
+        )
+        .await
+    }
+
     pub(crate) async fn cancel_pending(
         &mut self,
         incident: IncidentId,
