@@ -121,8 +121,50 @@ pub(crate) enum Pool {
 }
 
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// A SQLite write transaction whose `BEGIN IMMEDIATE` travels with its first
+/// statement and whose `COMMIT` travels with its last writes. Each call to a
+/// sqlx SQLite connection is a round trip to that connection's thread; with
+/// `BEGIN` and `COMMIT` riding along, a group commit makes two fewer of them,
+/// and it is the runner's round trips, one after another, that bound how many
+/// events a second it can commit.
+pub(crate) struct SqliteTx {
+    conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
+    /// Whether `BEGIN IMMEDIATE` has been sent (and not yet `COMMIT`).
+    begun: bool,
+}
+
+impl SqliteTx {
+    fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        self.conn
+            .as_mut()
+            .expect("a transaction's connection lives until it ends")
+    }
+
+    /// `sql`, preceded by `BEGIN IMMEDIATE` if this is the first statement.
+    fn first(&mut self, sql: String) -> String {
+        if self.begun {
+            return sql;
+        }
+        self.begun = true;
+        format!("BEGIN IMMEDIATE;\n{sql}")
+    }
+}
+
+impl Drop for SqliteTx {
+    /// Ended without a commit (an error, or a caller that gave up): the
+    /// connection is closed rather than returned to the pool, and SQLite rolls
+    /// the transaction back as it closes.
+    fn drop(&mut self) {
+        if self.begun
+            && let Some(conn) = self.conn.take()
+        {
+            drop(conn.detach());
+        }
+    }
 }
 
 /// SQL statements with their parameters, to run in order.
@@ -234,7 +276,10 @@ impl Pool {
     /// writers never deadlock upgrading read locks.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => Tx::Sqlite(SqliteTx {
+                conn: Some(p.acquire().await?),
+                begun: false,
+            }),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -304,12 +349,15 @@ impl Tx {
     ) -> Result<Vec<Row>, StoreError> {
         let sql = sql.into();
         Ok(match self {
-            Tx::Sqlite(t) => sqlite_query(sql, params)
-                .fetch_all(&mut **t)
-                .await?
-                .iter()
-                .map(sqlite_row)
-                .collect(),
+            Tx::Sqlite(t) => {
+                let sql = t.first(sql);
+                sqlite_query(sql, params)
+                    .fetch_all(t.conn())
+                    .await?
+                    .iter()
+                    .map(sqlite_row)
+                    .collect()
+            }
             Tx::Postgres(t) => pg_query(sql, params)
                 .fetch_all(&mut **t)
                 .await?
@@ -334,10 +382,21 @@ impl Tx {
     ) -> Result<u64, StoreError> {
         let sql = sql.into();
         Ok(match self {
-            Tx::Sqlite(t) => sqlite_query(sql, params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
+            Tx::Sqlite(t) => {
+                // Not combined with BEGIN: SQLite reports the previous
+                // statement's change count for a BEGIN, which would be added
+                // to this statement's.
+                if !t.begun {
+                    let begin = t.first(String::new());
+                    sqlx::raw_sql(AssertSqlSafe(begin))
+                        .execute(t.conn())
+                        .await?;
+                }
+                sqlite_query(sql, params)
+                    .execute(t.conn())
+                    .await?
+                    .rows_affected()
+            }
             Tx::Postgres(t) => pg_query(sql, params)
                 .execute(&mut **t)
                 .await?
@@ -350,47 +409,38 @@ impl Tx {
     /// call: one hand-off to the connection's thread instead of one each.
     pub async fn execute_all(&mut self, statements: Statements) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => {
-                let mut sql = String::new();
-                let mut params = Vec::new();
-                for (text, values) in statements {
-                    match anonymous_placeholders(&text) {
-                        Some(text) => {
-                            sql.push_str(&text);
-                            sql.push_str(";\n");
-                            params.extend(values);
-                        }
-                        None => {
-                            // Numbered out of order: run what came before, then this alone.
-                            if !sql.is_empty() {
-                                let before = std::mem::take(&mut sql);
-                                let values_before = std::mem::take(&mut params);
-                                sqlite_query_owned(before, values_before)
-                                    .execute(&mut **t)
-                                    .await?;
-                            }
-                            sqlite_query_owned(text, values).execute(&mut **t).await?;
-                        }
-                    }
-                }
-                if !sql.is_empty() {
-                    sqlite_query_owned(sql, params).execute(&mut **t).await?;
-                }
-            }
+            Tx::Sqlite(t) => t.run_all(statements, false).await,
             Tx::Postgres(_) => {
                 for (text, values) in statements {
                     self.execute(text, &values).await?;
                 }
+                Ok(())
             }
         }
-        Ok(())
+    }
+
+    /// Runs `statements`, then commits; on SQLite the `COMMIT` goes with them.
+    pub async fn commit_with(self, statements: Statements) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(mut t) => t.run_all(statements, true).await,
+            mut pg @ Tx::Postgres(_) => {
+                pg.execute_all(statements).await?;
+                let Tx::Postgres(t) = pg else {
+                    unreachable!("matched as PostgreSQL")
+                };
+                Ok(t.commit().await?)
+            }
+        }
     }
 
     /// Runs a script of several statements (migrations).
     pub async fn execute_script(&mut self, script: &'static str) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(t) => {
-                sqlx::raw_sql(script).execute(&mut **t).await?;
+                let script = t.first(script.to_owned());
+                sqlx::raw_sql(AssertSqlSafe(script))
+                    .execute(t.conn())
+                    .await?;
             }
             Tx::Postgres(t) => {
                 sqlx::raw_sql(script).execute(&mut **t).await?;
@@ -400,9 +450,49 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        self.commit_with(Statements::new()).await
+    }
+}
+
+impl SqliteTx {
+    /// Sends `statements` in as few calls as their placeholders allow, the
+    /// last one carrying `COMMIT` when `commit` is set.
+    async fn run_all(&mut self, statements: Statements, commit: bool) -> Result<(), StoreError> {
+        let mut sql = String::new();
+        let mut params = Vec::new();
+        for (text, values) in statements {
+            match anonymous_placeholders(&text) {
+                Some(text) => {
+                    sql.push_str(&text);
+                    sql.push_str(";\n");
+                    params.extend(values);
+                }
+                None => {
+                    // Numbered out of order: run what came before, then this alone.
+                    if !sql.is_empty() {
+                        let before = self.first(std::mem::take(&mut sql));
+                        sqlite_query_owned(before, std::mem::take(&mut params))
+                            .execute(self.conn())
+                            .await?;
+                    }
+                    let text = self.first(text);
+                    sqlite_query_owned(text, values)
+                        .execute(self.conn())
+                        .await?;
+                }
+            }
+        }
+        if !sql.is_empty() {
+            sql = self.first(sql);
+        }
+        if commit && self.begun {
+            sql.push_str("COMMIT;\n");
+        }
+        if !sql.is_empty() {
+            sqlite_query_owned(sql, params).execute(self.conn()).await?;
+        }
+        if commit {
+            self.begun = false;
         }
         Ok(())
     }

@@ -207,7 +207,6 @@ impl StoreTx {
                 vec![seq.into(), hash.into()],
             ));
         }
-        self.tx.execute_all(statements).await?;
-        self.tx.commit().await
+        self.tx.commit_with(statements).await
     }
 }
