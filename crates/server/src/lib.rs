@@ -8,6 +8,7 @@ mod handoff;
 pub mod ingest;
 pub mod links;
 pub mod notifier;
+mod phone;
 pub mod ratelimit;
 pub mod runner;
 mod state;

@@ -4,9 +4,10 @@
 //! incident no longer needs it. Each attempt lands on the incident timeline.
 
 use crate::links::{LINK_LIFETIME, LinkSigner};
+use crate::phone::PhoneTurns;
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
-use escalator_core::config::Urgency;
+use escalator_core::config::{Urgency, default_min_interval};
 use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
 use escalator_notify::{
@@ -15,6 +16,7 @@ use escalator_notify::{
 };
 use escalator_store::{OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -50,6 +52,7 @@ pub struct Notifier {
     webhook: WebhookSender,
     /// The adapters built for one configuration revision.
     channels: Mutex<Option<(i64, Arc<ChannelSet>)>>,
+    phone_turns: PhoneTurns,
     links: LinkSigner,
     public_url: String,
     wake: Arc<Notify>,
@@ -71,6 +74,7 @@ impl Notifier {
             catalog,
             webhook,
             channels: Mutex::new(None),
+            phone_turns: PhoneTurns::default(),
             links,
             public_url,
             wake,
@@ -132,14 +136,78 @@ impl Notifier {
             .map(|r| (r.incident.id.0, r.incident))
             .collect();
         let incidents = Arc::new(incidents);
+        let urgency = |item: &OutboxItem| {
+            incidents
+                .get(&item.incident_id)
+                .map(|i| Urgency::of(i.priority))
+        };
         let mut sends = JoinSet::new();
+        let mut held = Vec::new();
+        // Pages to phones go by number, one message per number per interval.
+        let mut by_number: BTreeMap<(String, String), Vec<OutboxItem>> = BTreeMap::new();
         for item in items {
+            let triggered = incidents
+                .get(&item.incident_id)
+                .is_some_and(|i| i.status == Status::Triggered);
+            if triggered && matches!(item.channel.as_str(), "sms" | "voice") {
+                by_number
+                    .entry((item.channel.clone(), item.address.clone()))
+                    .or_default()
+                    .push(item);
+                continue;
+            }
             let (this, incidents) = (self.clone(), incidents.clone());
             sends.spawn(async move {
                 let incident = incidents.get(&item.incident_id);
-                let outcome = this.send(&item, incident).await;
-                (item, outcome, incident.map(|i| Urgency::of(i.priority)))
+                let outcome = this.send(&[&item], incident.into_iter().collect()).await;
+                let urgency = incident.map(|i| Urgency::of(i.priority));
+                vec![(item, outcome, urgency)]
             });
+        }
+        let interval = self.phone_interval();
+        for ((channel, address), mut group) in by_number {
+            let now = Timestamp::now();
+            let wait = |item: OutboxItem, at: Timestamp| {
+                let reason = format!("one {channel} per {interval:#} to {address}");
+                let urgency = urgency(&item);
+                (item, Outcome::Deferred { reason, at }, urgency)
+            };
+            if let Some(turn) = self.phone_turns.take(&channel, &address, now, interval) {
+                held.extend(group.into_iter().map(|item| wait(item, turn)));
+                continue;
+            }
+            // One call at a time; SMS pages go out together in one message.
+            if channel == "voice" {
+                held.extend(
+                    group
+                        .split_off(1)
+                        .into_iter()
+                        .map(|item| wait(item, now + interval)),
+                );
+            }
+            let (this, incidents) = (self.clone(), incidents.clone());
+            sends.spawn(async move {
+                let pages: Vec<&Incident> = group
+                    .iter()
+                    .filter_map(|item| incidents.get(&item.incident_id))
+                    .collect();
+                let items: Vec<&OutboxItem> = group.iter().collect();
+                let outcome = this.send(&items, pages).await;
+                group
+                    .iter()
+                    .map(|item| {
+                        let urgency = incidents
+                            .get(&item.incident_id)
+                            .map(|i| Urgency::of(i.priority));
+                        (item.clone(), outcome.clone(), urgency)
+                    })
+                    .collect()
+            });
+        }
+        if !held.is_empty()
+            && let Err(e) = self.runner.submit(Work::Settle(held)).await
+        {
+            return Err(StoreError::Corrupt(format!("holding back pages: {e}")));
         }
         while let Some(first) = sends.join_next().await {
             let mut done = vec![first];
@@ -157,7 +225,7 @@ impl Notifier {
             let mut settled = Vec::with_capacity(done.len());
             for result in done {
                 match result {
-                    Ok(pair) => settled.push(pair),
+                    Ok(outcomes) => settled.extend(outcomes),
                     // A panicked send leaves its row leased; it is sent again when the lease runs out.
                     Err(e) => tracing::error!("send task failed: {e}"),
                 }
@@ -168,6 +236,22 @@ impl Notifier {
             }
         }
         Ok(n)
+    }
+
+    /// How often one phone number may get a message or a call.
+    fn phone_interval(&self) -> SignedDuration {
+        let catalog = self
+            .catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let interval = catalog
+            .config()
+            .channels
+            .twilio
+            .as_ref()
+            .map_or(default_min_interval(), |t| t.min_interval);
+        SignedDuration::from_secs(interval.as_secs() as i64)
     }
 
     /// The channel adapters for the configuration in force, rebuilt when a
@@ -193,8 +277,11 @@ impl Notifier {
         }
     }
 
-    async fn send(&self, item: &OutboxItem, incident: Option<&Incident>) -> Outcome {
-        let Some(incident) = incident else {
+    /// Sends one page for `items` (several only for one phone number: one
+    /// message listing every incident), `incidents` being theirs.
+    async fn send(&self, items: &[&OutboxItem], incidents: Vec<&Incident>) -> Outcome {
+        let (Some(item), Some(incident)) = (items.first().copied(), incidents.first().copied())
+        else {
             return Outcome::Failed {
                 error: "incident not found".into(),
             };
@@ -232,6 +319,10 @@ impl Notifier {
             ack_url,
         )
         .with_webhook_body(body.to_string().into_bytes());
+        let mut page = page;
+        if incidents.len() > 1 {
+            (page.subject, page.text) = crate::phone::bundle(&incidents);
+        }
         let channels = self.channel_set();
         // A channel that is down is skipped for everyone until it recovers:
         // the page goes to the user's next contact method at once.
@@ -247,6 +338,12 @@ impl Notifier {
             };
         }
         match channels.send(&item.channel, &page, now).await {
+            SendResult::Delivered { detail } if incidents.len() > 1 => {
+                let ids: Vec<String> = incidents.iter().map(|i| format!("#{}", i.id)).collect();
+                Outcome::Sent {
+                    detail: format!("{detail}; one message for incidents {}", ids.join(", ")),
+                }
+            }
             SendResult::Delivered { detail } => Outcome::Sent { detail },
             SendResult::Permanent { error } => Outcome::Failed { error },
             SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {

@@ -58,6 +58,12 @@ pub enum Outcome {
         error: String,
         at: Timestamp,
     },
+    /// Not attempted: held back (a rate limit) until `at`; the claim does not
+    /// count as an attempt.
+    Deferred {
+        reason: String,
+        at: Timestamp,
+    },
     Failed {
         error: String,
     },
@@ -283,8 +289,15 @@ impl StoreTx {
                 self.tx
                     .execute(
                         "UPDATE notifications SET status = $2, due_at = COALESCE($3, due_at), lease_until = NULL, \
-                         last_error = $4, updated_at = $5 WHERE id = $1",
-                        &[item.id.into(), s.status.into(), s.due.map(ms).into(), s.error.into(), ms(now).into()],
+                         last_error = $4, updated_at = $5, attempts = attempts - $6 WHERE id = $1",
+                        &[
+                            item.id.into(),
+                            s.status.into(),
+                            s.due.map(ms).into(),
+                            s.error.into(),
+                            ms(now).into(),
+                            i64::from(matches!(outcome, Outcome::Deferred { .. })).into(),
+                        ],
                     )
                     .await?;
             }
@@ -338,6 +351,13 @@ impl Settlement {
                 Some(error.clone()),
                 "notification_retry",
                 format!("Attempt {attempt} to notify {who} failed: {error}; retrying at {at}"),
+            ),
+            Outcome::Deferred { reason, at } => (
+                "pending",
+                Some(*at),
+                None,
+                "notification_deferred",
+                format!("Held back the page to {who}: {reason}; sending at {at}"),
             ),
             Outcome::Failed { error } => (
                 "failed",

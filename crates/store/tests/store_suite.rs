@@ -252,6 +252,46 @@ async fn due_escalations_come_oldest_first_and_only_when_due(store: Store) {
     assert_eq!(due, vec![b, a]);
 }
 
+async fn a_held_back_page_waits_without_spending_an_attempt(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    open(&store, &catalog, "k", t0()).await;
+    let now = t0() + secs(1);
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx
+        .claim_notifications(now, now + secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].attempts, 1);
+    tx.settle_notification(
+        &claimed[0],
+        &Outcome::Deferred {
+            reason: "one sms per 1m".into(),
+            at: now + secs(30),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.next_notification_due().await.unwrap(),
+        Some(now + secs(30))
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.claim_notifications(now + secs(29), now + secs(90), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = tx
+        .claim_notifications(now + secs(30), now + secs(90), 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(again[0].attempts, 1, "waiting its turn was not an attempt");
+}
+
 async fn claimed_notifications_are_leased_then_settled(store: Store) {
     let catalog = Catalog::new(config(), 1);
     let id = open(&store, &catalog, "k", t0()).await;
@@ -614,6 +654,7 @@ suite!(
     one_open_incident_per_dedup_key,
     due_escalations_come_oldest_first_and_only_when_due,
     claimed_notifications_are_leased_then_settled,
+    a_held_back_page_waits_without_spending_an_attempt,
     acknowledge_cancels_only_pending_notifications,
     concurrent_claims_never_take_the_same_notification,
     applying_the_same_configuration_twice_changes_nothing,

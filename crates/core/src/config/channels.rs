@@ -55,6 +55,15 @@ pub struct TwilioChannel {
     pub auth_token: Secret,
     /// The E.164 number pages come from.
     pub from: String,
+    /// Fewest time between two messages (or two calls) to one number; pages
+    /// due meanwhile wait and go out together in one message. One minute
+    /// unless set, as GoAlert does, so a storm cannot flood a phone.
+    #[serde(default = "default_min_interval")]
+    pub min_interval: crate::duration::Duration,
+}
+
+pub fn default_min_interval() -> crate::duration::Duration {
+    crate::duration::Duration::from_secs(60)
 }
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";

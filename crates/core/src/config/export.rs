@@ -64,12 +64,15 @@ fn channels(out: &mut String, c: &Channels) {
         line(out, "  ", "slack", &flow_map(&pairs));
     }
     if let Some(t) = &c.twilio {
-        let pairs = [
+        let mut pairs = vec![
             ("api_url", quoted(&t.api_url)),
             ("account_sid", quoted(&t.account_sid)),
             ("auth_token", quoted(t.auth_token.as_written())),
             ("from", quoted(&t.from)),
         ];
+        if t.min_interval != crate::config::channels::default_min_interval() {
+            pairs.push(("min_interval", t.min_interval.to_string()));
+        }
         line(out, "  ", "twilio", &flow_map(&pairs));
     }
 }
@@ -745,13 +748,17 @@ services:
             non_empty_text(),
             secret(),
             "\\+[1-9][0-9]{7,14}",
+            0u64..200,
         )
-            .prop_map(|(path, account_sid, auth_token, from)| TwilioChannel {
-                api_url: url_with(&path),
-                account_sid,
-                auth_token,
-                from,
-            });
+            .prop_map(
+                |(path, account_sid, auth_token, from, secs)| TwilioChannel {
+                    api_url: url_with(&path),
+                    account_sid,
+                    auth_token,
+                    from,
+                    min_interval: Duration::from_secs(secs),
+                },
+            );
         (
             prop::option::of(smtp),
             prop::option::of(slack),

@@ -81,8 +81,18 @@ impl Checker {
     }
 
     fn twilio(&mut self, node: &Node, path: &str) -> Option<TwilioChannel> {
-        let keys = ["api_url", "account_sid", "auth_token", "from"];
+        let keys = [
+            "api_url",
+            "account_sid",
+            "auth_token",
+            "from",
+            "min_interval",
+        ];
         let f = self.fields(node, path, &keys)?;
+        let min_interval = match f.get("min_interval") {
+            Some(n) => self.duration(n, &f.path("min_interval")),
+            None => Some(crate::config::channels::default_min_interval()),
+        };
         let api_url = self.api_url(&f, DEFAULT_TWILIO_API_URL);
         let account_sid = self.non_empty(&f, "account_sid");
         let auth_token = self
@@ -102,6 +112,7 @@ impl Checker {
             account_sid: account_sid?,
             auth_token: auth_token?,
             from: from?,
+            min_interval: min_interval?,
         })
     }
 

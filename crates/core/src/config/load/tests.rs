@@ -944,7 +944,7 @@ channels:
                 5,
                 67,
                 "channels.twilio.region",
-                r#"unknown key "region"; expected one of: api_url, account_sid, auth_token, from"#
+                r#"unknown key "region"; expected one of: api_url, account_sid, auth_token, from, min_interval"#
             ),
         ]
     );
