@@ -99,40 +99,6 @@ services:
     assert_eq!(receiver.received().len(), 1);
 }
 
-/// The form fields of each message a stand-in provider received.
-type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
-
-/// A stand-in for Twilio's Messages resource that accepts every message and
-/// records its form fields.
-async fn twilio_accepting() -> (String, Forms) {
-    let got: Forms = Arc::default();
-    let seen = got.clone();
-    let app = Router::new().route(
-        "/2010-04-01/Accounts/AC123/Messages.json",
-        post(move |body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let form: Vec<(String, String)> = form_urlencoded::parse(&body)
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect();
-                let n = {
-                    let mut seen = seen.lock().unwrap();
-                    seen.push(form);
-                    seen.len()
-                };
-                (
-                    axum::http::StatusCode::CREATED,
-                    Json(json!({"sid": format!("SM{n:032}"), "status": "queued"})),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), got)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited() {
     let (twilio_url, messages) = twilio_accepting().await;
@@ -206,4 +172,127 @@ services:
     let text = timeline.to_string();
     assert!(text.contains("notification_deferred"), "{timeline}");
     assert!(text.contains("one message for incidents"), "{timeline}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
+    let (twilio_url, messages) = twilio_accepting().await;
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"channels:
+  twilio: {{api_url: "{twilio_url}", account_sid: AC123, auth_token: "${{env:TEST_TWILIO_TOKEN}}", from: "+15005550006", min_interval: 1s}}
+users:
+  - id: alice
+    contact_methods:
+      - {{id: phone, type: sms, number: "+4915112345678"}}
+      - {{id: hook, type: webhook, url: "{hook}"}}
+    notification_rules:
+      - {{contact_method: phone, after: 0s}}
+      - {{contact_method: hook, after: 30m}}
+escalation_policies:
+  - id: p
+    levels:
+      - targets: [{{user: alice}}]
+        escalate_after: 1h
+services:
+  - id: api
+    escalation_policy: p
+    integrations:
+      - {{type: events_v2, key: "{KEY}"}}
+"#,
+        hook = receiver.url("/alice")
+    );
+    let server = Server::start_with_env(
+        &escalator_store::testing::sqlite_url(),
+        &config,
+        &[],
+        &[("TEST_TWILIO_TOKEN", "twilio-token")],
+    );
+    let viewer = token(&server.db, "viewer");
+    let report = |callback: String, status: &'static str| {
+        let http = server.http.clone();
+        async move {
+            let params = [
+                ("MessageStatus", status),
+                ("MessageSid", "SM1"),
+                ("ErrorCode", "30003"),
+            ];
+            let body: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish();
+            http.post(&callback)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(
+                    "x-twilio-signature",
+                    twilio_signature("twilio-token", &callback, &params),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let callback_of = |n: usize| {
+        let m = messages.lock().unwrap()[n].clone();
+        m.into_iter()
+            .find(|(k, _)| k == "StatusCallback")
+            .map(|(_, v)| v)
+            .expect("a StatusCallback on every SMS")
+    };
+
+    server.trigger("first", "Disk full on db-1").await;
+    eventually(Duration::from_secs(10), "the first SMS", || async {
+        (!messages.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let delivered = callback_of(0);
+    assert!(
+        delivered.contains("/api/v1/integrations/twilio/status?key="),
+        "{delivered}"
+    );
+    // A forged report changes nothing.
+    let forged = server
+        .http
+        .post(&delivered)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl")
+        .body("MessageStatus=undelivered")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(report(delivered.clone(), "delivered").await, 204);
+
+    let (_, list) = server.get("/api/v1/incidents", &viewer).await;
+    let first = list["incidents"][0]["id"].as_i64().unwrap();
+    let (_, notes) = server
+        .get(&format!("/api/v1/incidents/{first}/notifications"), &viewer)
+        .await;
+    let statuses: Vec<&str> = notes["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"delivered"), "{notes}");
+
+    // The second SMS does not get through: the webhook, planned for later, goes now.
+    server.trigger("second", "Disk full on db-2").await;
+    eventually(Duration::from_secs(10), "the second SMS", || async {
+        (messages.lock().unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(report(callback_of(1), "undelivered").await, 204);
+    let page = eventually(Duration::from_secs(10), "the fallback webhook", || async {
+        receiver.received().into_iter().next()
+    })
+    .await;
+    assert_eq!(page.body["incident"]["title"], "Disk full on db-2");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "only the undelivered page fell back"
+    );
 }

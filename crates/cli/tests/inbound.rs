@@ -4,11 +4,9 @@
 
 mod common;
 
-use base64::Engine;
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha1::Sha1;
 use sha2::Sha256;
 
 const SLACK_SECRET: &str = "slack-signing-secret-for-tests";
@@ -69,19 +67,6 @@ fn slack_signature(secret: &str, timestamp: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("v0:{timestamp}:{body}").as_bytes());
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 fn now() -> i64 {

@@ -59,6 +59,8 @@ pub struct Page {
     /// Where Twilio posts the digit pressed during a voice call. When `None`
     /// the voice channel derives it from its configured public URL.
     pub voice_gather_url: Option<String>,
+    /// Where a provider that reports delivery (Twilio) posts the outcome.
+    pub status_callback: Option<String>,
 }
 
 impl Page {
@@ -82,11 +84,17 @@ impl Page {
             ack_url: ack_url.into(),
             webhook_body: Vec::new(),
             voice_gather_url: None,
+            status_callback: None,
         }
     }
 
     pub fn with_webhook_body(mut self, body: Vec<u8>) -> Self {
         self.webhook_body = body;
+        self
+    }
+
+    pub fn with_status_callback(mut self, url: impl Into<String>) -> Self {
+        self.status_callback = Some(url.into());
         self
     }
 

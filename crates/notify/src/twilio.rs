@@ -69,6 +69,10 @@ impl TwilioClient {
         );
         let mut fields = vec![("To", page.address.as_str()), ("From", self.from.as_str())];
         fields.extend_from_slice(form);
+        // Twilio reports the message's or call's fate there: delivered, or not.
+        if let Some(url) = &page.status_callback {
+            fields.push(("StatusCallback", url.as_str()));
+        }
         let request = self
             .client
             .post(url)

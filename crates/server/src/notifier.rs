@@ -320,6 +320,19 @@ impl Notifier {
         )
         .with_webhook_body(body.to_string().into_bytes());
         let mut page = page;
+        if matches!(item.channel.as_str(), "sms" | "voice") {
+            // Twilio reports there whether the message or call got through.
+            let keys: Vec<String> = items
+                .iter()
+                .map(|i| format!("key={}", urlencode(&i.idempotency_key)))
+                .collect();
+            page.status_callback = Some(format!(
+                "{}{}?{}",
+                self.public_url,
+                crate::api::inbound::twilio::STATUS_PATH,
+                keys.join("&")
+            ));
+        }
         if incidents.len() > 1 {
             (page.subject, page.text) = crate::phone::bundle(&incidents);
         }
@@ -359,4 +372,9 @@ impl Notifier {
             }
         }
     }
+}
+
+/// `text` for a URL query value.
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -229,10 +229,16 @@ impl Runner {
             }
             Err(e) => vec![Err(RunError::Store(e.to_string()))],
         };
-        if works
-            .iter()
-            .any(|w| matches!(w, Work::Event { .. } | Work::Act { .. }))
-        {
+        // New pages may be due: from events and actions, and from fallbacks
+        // after a failed send (which a delivery report may bring at any time).
+        let paging = |w: &&Work| match w {
+            Work::Event { .. } | Work::Act { .. } => true,
+            Work::Settle(outcomes) => outcomes
+                .iter()
+                .any(|(_, o, _)| matches!(o, Outcome::Failed { .. })),
+            Work::Claim { .. } => false,
+        };
+        if works.iter().any(paging) {
             self.notifier_wake.notify_one();
         }
         for (job, result) in jobs.into_iter().zip(results) {

@@ -67,6 +67,11 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// The provider reports the page reached the person's device (an SMS
+    /// delivered, a call answered).
+    Delivered {
+        detail: String,
+    },
     /// Not sent: the incident no longer needs it (acknowledged or resolved meanwhile).
     Cancelled {
         reason: String,
@@ -359,6 +364,13 @@ impl Settlement {
                 "notification_deferred",
                 format!("Held back the page to {who}: {reason}; sending at {at}"),
             ),
+            Outcome::Delivered { detail } => (
+                "delivered",
+                None,
+                None,
+                "notification_delivered",
+                format!("Delivered to {who}: {detail}"),
+            ),
             Outcome::Failed { error } => (
                 "failed",
                 None,
@@ -388,6 +400,24 @@ impl Settlement {
 }
 
 impl Store {
+    /// Sent notifications by idempotency key: the ones a provider's delivery
+    /// report is about.
+    pub async fn sent_notifications(&self, keys: &[String]) -> Result<Vec<OutboxItem>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {CLAIM_COLUMNS} FROM notifications WHERE status = 'sent' AND idempotency_key IN ({})",
+                marks.join(", ")
+            );
+            let params: Vec<crate::db::Value> = chunk.iter().map(|k| k.as_str().into()).collect();
+            for row in self.pool.fetch_all(sql, &params).await? {
+                out.push(item_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The earliest time the notifier has work: a due send or an expiring lease.
     pub async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
         self.min_instant(

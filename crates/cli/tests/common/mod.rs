@@ -9,6 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use base64::Engine as _;
+use hmac::Mac as _;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -391,4 +393,55 @@ services:
         a = receiver.url("/alice"),
         b = receiver.url("/bob"),
     )
+}
+
+/// `X-Twilio-Signature` for a request to `url` with form `params`: base64
+/// HMAC-SHA1 of the URL followed by each parameter's name and value, sorted.
+pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The form fields of each message a stand-in provider received.
+pub type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A stand-in for Twilio's Messages resource that accepts every message and
+/// records its form fields.
+pub async fn twilio_accepting() -> (String, Forms) {
+    let got: Forms = Arc::default();
+    let seen = got.clone();
+    let app = Router::new().route(
+        "/2010-04-01/Accounts/AC123/Messages.json",
+        post(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let form: Vec<(String, String)> = form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(form);
+                    seen.len()
+                };
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(
+                        serde_json::json!({"sid": format!("SM{n:032}"), "status": "queued"}),
+                    ),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), got)
 }

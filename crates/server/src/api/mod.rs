@@ -94,7 +94,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(metrics::receive))
         .routes(routes!(inbound::slack::actions))
         .routes(routes!(inbound::twilio::sms))
-        .routes(routes!(inbound::twilio::voice));
+        .routes(routes!(inbound::twilio::voice))
+        .routes(routes!(inbound::twilio::status));
     let (v1_router, v1_api) = v1.split_for_parts();
     let (events_router, events_api) = OpenApiRouter::new()
         .routes(routes!(events_v2::enqueue))

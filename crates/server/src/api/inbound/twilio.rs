@@ -10,15 +10,40 @@ use super::{
 };
 use crate::AppState;
 use crate::api::error::ApiError;
+use crate::runner::Work;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use escalator_core::config::ContactKind;
-use escalator_core::ids::UserId;
+use escalator_core::config::{ContactKind, Urgency};
+use escalator_core::ids::{IncidentId, UserId};
+use escalator_store::Outcome;
 
 pub const SMS_PATH: &str = "/api/v1/integrations/twilio/sms";
 pub const VOICE_PATH: &str = "/api/v1/integrations/twilio/voice";
+pub const STATUS_PATH: &str = "/api/v1/integrations/twilio/status";
+
+/// What Twilio's report of a message's or call's fate makes of the page.
+fn fate(params: &[(String, String)]) -> Option<Outcome> {
+    let (status, what) = match (field(params, "MessageStatus"), field(params, "CallStatus")) {
+        (Some(s), _) => (s, "message"),
+        (None, Some(s)) => (s, "call"),
+        (None, None) => return None,
+    };
+    let code = field(params, "ErrorCode")
+        .map(|c| format!(", error {c}"))
+        .unwrap_or_default();
+    match status {
+        "delivered" | "completed" => Some(Outcome::Delivered {
+            detail: format!("Twilio reports the {what} {status}"),
+        }),
+        "undelivered" | "failed" | "busy" | "no-answer" | "canceled" => Some(Outcome::Failed {
+            error: format!("Twilio reports the {what} {status}{code}"),
+        }),
+        // queued, sending, sent, ringing, in-progress: not the end yet.
+        _ => None,
+    }
+}
 
 /// Checks the signature and returns the form parameters.
 async fn verified(
@@ -140,6 +165,56 @@ pub async fn voice(
     Ok(twiml("Say", &reply))
 }
 
+/// Twilio's status callback for a paging message or call (the `StatusCallback`
+/// the notifier gave it, naming the pages by idempotency key): delivered
+/// marks them `delivered`; undelivered, failed, busy or unanswered marks them
+/// `failed` and moves each to its user's next contact method at once.
+#[utoipa::path(post, path = "/integrations/twilio/status", tag = "inbound",
+    params(("key" = Vec<String>, Query, description = "Idempotency keys of the pages the message or call carried"),
+           ("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 over URL (with query) and sorted parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Twilio's status callback (MessageStatus or CallStatus, ErrorCode, …)"),
+    responses((status = 204, description = "Recorded (or not final yet)"),
+              (status = 403, description = "Bad signature", body = crate::api::error::ErrorBody),
+              (status = 404, description = "channels.twilio is not configured", body = crate::api::error::ErrorBody)))]
+pub async fn status(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let (_, params) = verified(&app, STATUS_PATH, &uri, &headers, &body).await?;
+    let Some(outcome) = fate(&params) else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let keys: Vec<String> = form(uri.query().unwrap_or_default().as_bytes())
+        .into_iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v)
+        .collect();
+    let items = app.store.sent_notifications(&keys).await?;
+    if items.is_empty() {
+        return Ok(StatusCode::NO_CONTENT); // already settled, or not ours
+    }
+    let ids: Vec<IncidentId> = items.iter().map(|i| IncidentId(i.incident_id)).collect();
+    let urgency: std::collections::HashMap<i64, Urgency> = app
+        .store
+        .incidents_by_id(&ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.incident.id.0, Urgency::of(r.incident.priority)))
+        .collect();
+    let settled = items
+        .into_iter()
+        .map(|item| {
+            let urgency = urgency.get(&item.incident_id).copied();
+            (item, outcome.clone(), urgency)
+        })
+        .collect();
+    app.runner.submit(Work::Settle(settled)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `<Response><{verb}>text</{verb}></Response>` as `text/xml`.
 fn twiml(verb: &str, text: &str) -> Response {
     let body = format!(
@@ -167,6 +242,39 @@ fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn twilio_reports_become_delivered_failed_or_nothing_yet() {
+        assert!(matches!(
+            fate(&params(&[("MessageStatus", "delivered")])),
+            Some(Outcome::Delivered { .. })
+        ));
+        assert!(matches!(
+            fate(&params(&[("CallStatus", "completed")])),
+            Some(Outcome::Delivered { .. })
+        ));
+        match fate(&params(&[
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "30003"),
+        ])) {
+            Some(Outcome::Failed { error }) => assert!(error.contains("30003"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            fate(&params(&[("CallStatus", "no-answer")])),
+            Some(Outcome::Failed { .. })
+        ));
+        assert_eq!(fate(&params(&[("MessageStatus", "sent")])), None);
+        assert_eq!(fate(&params(&[("CallStatus", "ringing")])), None);
+        assert_eq!(fate(&params(&[])), None);
+    }
 
     #[test]
     fn twiml_text_is_escaped() {
