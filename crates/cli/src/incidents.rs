@@ -131,7 +131,10 @@ pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client {
-        http: reqwest::Client::builder().build()?,
+        // The server records acknowledgements made here as coming from the CLI.
+        http: reqwest::Client::builder()
+            .user_agent(concat!("escalator-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?,
         base: args.url.trim_end_matches('/').to_owned(),
         token,
     };

@@ -181,6 +181,10 @@ async fn incidents_cli_lists_acknowledges_and_escalates() {
     let out = run(&["ack", &id, "--output", "json"]);
     let inc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(inc["status"], "acknowledged");
+    assert!(
+        inc["acknowledged_by"].as_str().unwrap().ends_with("(cli)"),
+        "the record says the acknowledgement came from the CLI: {inc}"
+    );
     let out = run(&["show", &id]);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(

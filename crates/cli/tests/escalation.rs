@@ -397,7 +397,7 @@ async fn roles_decide_who_may_do_what() {
                 .contains("customer data at risk")
         })
         .expect("the reason for skipping is on the timeline");
-    assert_eq!(skip["actor"], "token:manager-bot");
+    assert_eq!(skip["actor"], "token:manager-bot (api)");
     assert_eq!(skip["detail"]["skipped_levels"], 0);
 
     let (status, _) = server.get("/api/v1/incidents/999999", &viewer).await;

@@ -33,7 +33,13 @@ pub fn hash_token(token: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub token: TokenInfo,
+    /// Where the request came from, for the record: `cli` for the
+    /// `escalator` command line (its User-Agent), `api` otherwise.
+    pub via: &'static str,
 }
+
+/// The User-Agent the `escalator` command line sends.
+pub const CLI_USER_AGENT_PREFIX: &str = "escalator-cli/";
 
 impl Caller {
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
@@ -50,9 +56,10 @@ impl Caller {
             ))
         }
     }
-    /// How the caller appears in the audit trail.
+    /// How the caller appears in the audit trail: the token and the path
+    /// the action came by, e.g. `token:ops-bot (api)`.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.token.name)
+        format!("token:{} ({})", self.token.name, self.via)
     }
 }
 
@@ -78,6 +85,10 @@ impl FromRequestParts<AppState> for Caller {
             .token_by_hash(&hash_token(token))
             .await?
             .ok_or_else(|| unauthorized("unknown or revoked token"))?;
-        Ok(Caller { token: info })
+        let via = match parts.headers.get(axum::http::header::USER_AGENT) {
+            Some(ua) if ua.as_bytes().starts_with(CLI_USER_AGENT_PREFIX.as_bytes()) => "cli",
+            _ => "api",
+        };
+        Ok(Caller { token: info, via })
     }
 }
