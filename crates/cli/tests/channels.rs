@@ -13,6 +13,33 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// One user, alice, paged at level 1 of the one policy of service `api`:
+/// `channels` and alice's contact methods and rules as YAML lines.
+fn config(channels: &str, contact_methods: &[&str], rules: &[&str]) -> String {
+    let methods: String = contact_methods
+        .iter()
+        .map(|m| format!("      - {m}\n"))
+        .collect();
+    let rules: String = rules.iter().map(|r| format!("      - {r}\n")).collect();
+    let rules = if rules.is_empty() {
+        String::new()
+    } else {
+        format!("    notification_rules:\n{rules}")
+    };
+    format!(
+        "channels:\n  {channels}\nusers:\n  - id: alice\n    contact_methods:\n{methods}{rules}\
+escalation_policies:\n  - id: p\n    levels:\n      - targets: [{{user: alice}}]\n        escalate_after: 1h\n\
+services:\n  - id: api\n    escalation_policy: p\n    integrations:\n      - {{type: events_v2, key: \"{KEY}\"}}\n"
+    )
+}
+
+/// The `channels.twilio` line for the stand-in at `url`.
+fn twilio(url: &str, min_interval: &str) -> String {
+    format!(
+        "twilio: {{api_url: \"{url}\", account_sid: AC123, auth_token: \"${{env:TEST_TWILIO_TOKEN}}\", from: \"+15005550006\", min_interval: {min_interval}}}"
+    )
+}
+
 /// A stand-in for Slack's Web API that refuses every message the way Slack
 /// does for an unknown channel: HTTP 200 with `ok: false`.
 async fn slack_refusing() -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
@@ -38,29 +65,17 @@ async fn slack_refusing() -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
 async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
     let (slack_url, slack_got) = slack_refusing().await;
     let receiver = Receiver::start().await;
-    let config = format!(
-        r#"channels:
-  slack: {{api_url: "{slack_url}", bot_token: "${{env:TEST_SLACK_TOKEN}}"}}
-users:
-  - id: alice
-    contact_methods:
-      - {{id: dm, type: slack, user: U024BE7LH}}
-      - {{id: hook, type: webhook, url: "{hook}"}}
-    notification_rules:
-      - {{contact_method: dm, after: 0s}}
-      - {{contact_method: hook, after: 10m}}
-escalation_policies:
-  - id: p
-    levels:
-      - targets: [{{user: alice}}]
-        escalate_after: 1h
-services:
-  - id: api
-    escalation_policy: p
-    integrations:
-      - {{type: events_v2, key: "{KEY}"}}
-"#,
-        hook = receiver.url("/alice")
+    let hook = format!(
+        "{{id: hook, type: webhook, url: \"{}\"}}",
+        receiver.url("/alice")
+    );
+    let config = config(
+        &format!("slack: {{api_url: \"{slack_url}\", bot_token: \"${{env:TEST_SLACK_TOKEN}}\"}}"),
+        &["{id: dm, type: slack, user: U024BE7LH}", &hook],
+        &[
+            "{contact_method: dm, after: 0s}",
+            "{contact_method: hook, after: 10m}",
+        ],
     );
     let server = Server::start_with_env(
         &escalator_store::testing::sqlite_url(),
@@ -102,24 +117,10 @@ services:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited() {
     let (twilio_url, messages) = twilio_accepting().await;
-    let config = format!(
-        r#"channels:
-  twilio: {{api_url: "{twilio_url}", account_sid: AC123, auth_token: "${{env:TEST_TWILIO_TOKEN}}", from: "+15005550006", min_interval: 2s}}
-users:
-  - id: alice
-    contact_methods:
-      - {{id: phone, type: sms, number: "+4915112345678"}}
-escalation_policies:
-  - id: p
-    levels:
-      - targets: [{{user: alice}}]
-        escalate_after: 1h
-services:
-  - id: api
-    escalation_policy: p
-    integrations:
-      - {{type: events_v2, key: "{KEY}"}}
-"#
+    let config = config(
+        &twilio(&twilio_url, "2s"),
+        &["{id: phone, type: sms, number: \"+4915112345678\"}"],
+        &[],
     );
     let server = Server::start_with_env(
         &escalator_store::testing::sqlite_url(),
@@ -178,29 +179,17 @@ services:
 async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
     let (twilio_url, messages) = twilio_accepting().await;
     let receiver = Receiver::start().await;
-    let config = format!(
-        r#"channels:
-  twilio: {{api_url: "{twilio_url}", account_sid: AC123, auth_token: "${{env:TEST_TWILIO_TOKEN}}", from: "+15005550006", min_interval: 1s}}
-users:
-  - id: alice
-    contact_methods:
-      - {{id: phone, type: sms, number: "+4915112345678"}}
-      - {{id: hook, type: webhook, url: "{hook}"}}
-    notification_rules:
-      - {{contact_method: phone, after: 0s}}
-      - {{contact_method: hook, after: 30m}}
-escalation_policies:
-  - id: p
-    levels:
-      - targets: [{{user: alice}}]
-        escalate_after: 1h
-services:
-  - id: api
-    escalation_policy: p
-    integrations:
-      - {{type: events_v2, key: "{KEY}"}}
-"#,
-        hook = receiver.url("/alice")
+    let hook = format!(
+        "{{id: hook, type: webhook, url: \"{}\"}}",
+        receiver.url("/alice")
+    );
+    let config = config(
+        &twilio(&twilio_url, "1s"),
+        &["{id: phone, type: sms, number: \"+4915112345678\"}", &hook],
+        &[
+            "{contact_method: phone, after: 0s}",
+            "{contact_method: hook, after: 30m}",
+        ],
     );
     let server = Server::start_with_env(
         &escalator_store::testing::sqlite_url(),

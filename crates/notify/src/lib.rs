@@ -24,7 +24,7 @@ pub use page::{Page, PageIncident, default_subject, default_text};
 pub use set::ChannelSet;
 pub use slack::{SlackChannel, SlackConfig, slack_message};
 pub use teams::{TeamsChannel, teams_message};
-pub use twilio::{SmsChannel, TwilioConfig, VoiceChannel, sms_body, voice_twiml};
+pub use twilio::{SmsChannel, TwilioConfig, VoiceChannel, sms_body, voice_twiml, xml_escape};
 pub use webhook::{WebhookSender, sign};
 
 use std::time::Duration;

@@ -205,7 +205,8 @@ pub fn voice_twiml(page: &Page, gather_url: &str) -> String {
     )
 }
 
-fn xml_escape(s: &str) -> String {
+/// `s` as XML text or attribute content (TwiML).
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

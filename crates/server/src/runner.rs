@@ -586,67 +586,53 @@ async fn apply(
                     return Ok(Ok(Done::Event { incident: Some(id) }));
                 }
                 (_, None) => return Ok(Ok(Done::Event { incident: None })),
-                (EventAction::Trigger, Some(i)) => {
-                    if i.group_key.is_some() {
-                        tx.alert_firing(i.id, service, dedup_key, now).await?;
-                    }
-                    engine::step(
-                        &i,
-                        Input::Alert {
-                            actor: actor.clone(),
-                            dedup_key: None,
-                        },
-                        policy,
-                        catalog,
-                        now,
-                    )
-                }
-                (EventAction::Resolve, Some(i)) if i.group_key.is_some() => {
-                    // One alert of a group resolved: the incident resolves with its last one.
-                    let firing = tx.alert_resolved(i.id, dedup_key, now).await?;
-                    if firing > 0 {
-                        let message = format!(
-                            "alert {dedup_key} resolved; {firing} alert{} of the group still firing",
-                            if firing == 1 { "" } else { "s" }
-                        );
-                        let detail = serde_json::json!({"dedup_key": dedup_key, "firing": firing});
-                        tx.add_timeline(i.id, now, "alert_resolved", actor, &message, &detail)
-                            .await?;
-                        if &i.dedup_key != dedup_key {
-                            batch.by_key.remove(&(service.clone(), dedup_key.clone()));
+                (action, Some(i)) => {
+                    let actor = actor.clone();
+                    let input = match action {
+                        EventAction::Trigger => {
+                            if i.group_key.is_some() {
+                                tx.alert_firing(i.id, service, dedup_key, now).await?;
+                            }
+                            Input::Alert {
+                                actor,
+                                dedup_key: None,
+                            }
                         }
-                        return Ok(Ok(Done::Event {
-                            incident: Some(i.id),
-                        }));
-                    }
-                    engine::step(
-                        &i,
-                        Input::Resolve {
-                            actor: actor.clone(),
-                        },
-                        policy,
-                        catalog,
-                        now,
-                    )
+                        EventAction::Acknowledge => Input::Acknowledge { actor },
+                        EventAction::Resolve => {
+                            // One alert of a group resolved: the incident resolves with its last one.
+                            let firing = match i.group_key {
+                                Some(_) => tx.alert_resolved(i.id, dedup_key, now).await?,
+                                None => 0,
+                            };
+                            if firing > 0 {
+                                let message = format!(
+                                    "alert {dedup_key} resolved; {firing} alert{} of the group still firing",
+                                    if firing == 1 { "" } else { "s" }
+                                );
+                                let detail =
+                                    serde_json::json!({"dedup_key": dedup_key, "firing": firing});
+                                tx.add_timeline(
+                                    i.id,
+                                    now,
+                                    "alert_resolved",
+                                    &actor,
+                                    &message,
+                                    &detail,
+                                )
+                                .await?;
+                                if &i.dedup_key != dedup_key {
+                                    batch.by_key.remove(&(service.clone(), dedup_key.clone()));
+                                }
+                                return Ok(Ok(Done::Event {
+                                    incident: Some(i.id),
+                                }));
+                            }
+                            Input::Resolve { actor }
+                        }
+                    };
+                    engine::step(&i, input, policy, catalog, now)
                 }
-                (EventAction::Acknowledge, Some(i)) => engine::step(
-                    &i,
-                    Input::Acknowledge {
-                        actor: actor.clone(),
-                    },
-                    policy,
-                    catalog,
-                    now,
-                ),
-                (EventAction::Resolve, Some(i)) => engine::step(
-                    &i,
-                    Input::Resolve {
-                        actor: actor.clone(),
-                    },
-                    policy,
-                    catalog,
-                    now,
-                ),
             };
             match transition {
                 Ok(t) => {

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use escalator_core::config::{ContactKind, Urgency};
 use escalator_core::ids::{IncidentId, UserId};
+use escalator_notify::xml_escape;
 use escalator_store::Outcome;
 
 pub const SMS_PATH: &str = "/api/v1/integrations/twilio/sms";
@@ -222,21 +223,6 @@ fn twiml(verb: &str, text: &str) -> Response {
         xml_escape(text)
     );
     ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
