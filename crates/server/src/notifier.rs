@@ -7,13 +7,15 @@ use crate::links::{LINK_LIFETIME, LinkSigner};
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
 use escalator_core::config::Urgency;
-use escalator_core::engine::{Incident, Status};
+use escalator_core::directory::Catalog;
+use escalator_core::engine::Status;
 use escalator_core::ids::IncidentId;
+use escalator_core::templates::{Audience, Facts, for_audience, render};
 use escalator_notify::{
     BreakerState, ChannelSet, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
     WebhookSender, backoff, webhook_body,
 };
-use escalator_store::{OutboxItem, Outcome, Store, StoreError};
+use escalator_store::{IncidentRow, OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,21 +126,22 @@ impl Notifier {
             return Ok(0);
         }
         let ids: Vec<IncidentId> = items.iter().map(|i| IncidentId(i.incident_id)).collect();
-        let incidents: HashMap<i64, Incident> = self
+        let incidents: HashMap<i64, IncidentRow> = self
             .store
             .incidents_by_id(&ids)
             .await?
             .into_iter()
-            .map(|r| (r.incident.id.0, r.incident))
+            .map(|r| (r.incident.id.0, r))
             .collect();
         let incidents = Arc::new(incidents);
         let mut sends = JoinSet::new();
         for item in items {
             let (this, incidents) = (self.clone(), incidents.clone());
             sends.spawn(async move {
-                let incident = incidents.get(&item.incident_id);
-                let outcome = this.send(&item, incident).await;
-                (item, outcome, incident.map(|i| Urgency::of(i.priority)))
+                let row = incidents.get(&item.incident_id);
+                let outcome = this.send(&item, row).await;
+                let urgency = row.map(|r| Urgency::of(r.incident.priority));
+                (item, outcome, urgency)
             });
         }
         while let Some(first) = sends.join_next().await {
@@ -172,12 +175,15 @@ impl Notifier {
 
     /// The channel adapters for the configuration in force, rebuilt when a
     /// new revision is applied.
-    fn channel_set(&self) -> Arc<ChannelSet> {
-        let catalog = self
-            .catalog
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .clone()
+    }
+
+    fn channel_set(&self) -> Arc<ChannelSet> {
+        let catalog = self.catalog();
         let mut cached = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         match &*cached {
             Some((revision, set)) if *revision == catalog.revision() => set.clone(),
@@ -193,8 +199,8 @@ impl Notifier {
         }
     }
 
-    async fn send(&self, item: &OutboxItem, incident: Option<&Incident>) -> Outcome {
-        let Some(incident) = incident else {
+    async fn send(&self, item: &OutboxItem, row: Option<&IncidentRow>) -> Outcome {
+        let Some(IncidentRow { incident, details }) = row else {
             return Outcome::Failed {
                 error: "incident not found".into(),
             };
@@ -216,7 +222,26 @@ impl Notifier {
             level: item.level,
             round: item.round,
         };
-        let body = webhook_body(
+        let catalog = self.catalog();
+        let facts = Facts {
+            incident,
+            service_name: catalog
+                .service(&incident.service)
+                .and_then(|s| s.name.as_deref()),
+            details,
+            url: &incident_url,
+            level: item.level,
+            round: item.round,
+            event: "page",
+            update: None,
+            next_update_at: None,
+        };
+        let template = for_audience(&catalog.config().templates, Audience::Responder, item.level);
+        let rendered = render(&template, &facts)
+            // A page must go out: with the built-in words if the template fails.
+            .inspect_err(|e| tracing::warn!(template = %template.id, "rendering a page: {e}"))
+            .ok();
+        let mut body = webhook_body(
             incident,
             &incident_url,
             &recipient,
@@ -224,14 +249,19 @@ impl Notifier {
             &item.idempotency_key,
             now,
         );
-        let page = Page::new(
+        let mut page = Page::new(
             PageIncident::from_engine(incident, &incident_url, &recipient),
             &recipient,
             item.address.clone(),
             item.idempotency_key.clone(),
             ack_url,
-        )
-        .with_webhook_body(body.to_string().into_bytes());
+        );
+        if let Some(r) = rendered {
+            (page.subject, page.text) = (r.subject, r.text);
+        }
+        body["subject"] = page.subject.clone().into();
+        body["text"] = page.text.clone().into();
+        let page = page.with_webhook_body(body.to_string().into_bytes());
         let channels = self.channel_set();
         // A channel that is down is skipped for everyone until it recovers:
         // the page goes to the user's next contact method at once.
