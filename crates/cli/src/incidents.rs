@@ -123,21 +123,76 @@ fn incident_table(items: &[Value]) -> Table {
     t
 }
 
-pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
-    let Some(token) = args.token else {
+fn client(url: &str, token: Option<String>) -> anyhow::Result<Client> {
+    let Some(token) = token else {
         bail!(
             "an API token is needed: pass --token or set ESCALATOR_TOKEN (create one with `escalator token create`)"
         );
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client {
+    Ok(Client {
         // The server records acknowledgements made here as coming from the CLI.
         http: reqwest::Client::builder()
             .user_agent(concat!("escalator-cli/", env!("CARGO_PKG_VERSION")))
             .build()?,
-        base: args.url.trim_end_matches('/').to_owned(),
+        base: url.trim_end_matches('/').to_owned(),
         token,
-    };
+    })
+}
+
+#[derive(Args)]
+pub struct TemplatesArgs {
+    /// Server base URL.
+    #[arg(
+        long,
+        env = "ESCALATOR_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// API token (escalator token create).
+    #[arg(long, env = "ESCALATOR_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// table for people, json for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+    #[command(subcommand)]
+    command: TemplatesCommand,
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Render a template for an incident, as its audience would get it.
+    Preview {
+        /// A template id, default-<audience>, or an audience name.
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        incident: i64,
+    },
+}
+
+pub async fn templates(args: TemplatesArgs) -> anyhow::Result<ExitCode> {
+    let client = client(&args.url, args.token)?;
+    match args.command {
+        TemplatesCommand::Preview { template, incident } => {
+            let path = format!("/templates/{template}/preview?incident={incident}");
+            let v = client.call(reqwest::Method::GET, &path, None).await?;
+            if args.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("audience: {}", s(&v["audience"]));
+                println!("subject:  {}", s(&v["subject"]));
+                println!();
+                println!("{}", s(&v["text"]));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
+    let client = client(&args.url, args.token)?;
     let json_out = args.output == Output::Json;
     use reqwest::Method;
     match args.command {

@@ -119,6 +119,8 @@ enum Command {
     },
     /// Work incidents through a running server.
     Incidents(incidents::IncidentsArgs),
+    /// Message templates on a running server.
+    Templates(incidents::TemplatesArgs),
     /// Score a metric stream (NAB CSV) with the detector the server runs.
     Detect {
         #[command(flatten)]
@@ -408,6 +410,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Incidents(args) => incidents::run(args).await,
+        Command::Templates(args) => incidents::templates(args).await,
         Command::Rules {
             command: RulesCommand::Review { within, output, db },
         } => rules::review(&open(&db).await?, within, output).await,

@@ -16,5 +16,6 @@ pub mod events_v2;
 pub mod ids;
 pub mod rules;
 pub mod schedule;
+pub mod templates;
 
 pub use jiff::Timestamp;

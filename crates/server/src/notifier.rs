@@ -8,13 +8,15 @@ use crate::phone::PhoneTurns;
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
 use escalator_core::config::{Urgency, default_min_interval};
+use escalator_core::directory::Catalog;
 use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
+use escalator_core::templates::{Audience, Facts, for_audience, render};
 use escalator_notify::{
     BreakerState, ChannelSet, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
     WebhookSender, backoff, webhook_body,
 };
-use escalator_store::{OutboxItem, Outcome, Store, StoreError};
+use escalator_store::{IncidentRow, OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -128,18 +130,18 @@ impl Notifier {
             return Ok(0);
         }
         let ids: Vec<IncidentId> = items.iter().map(|i| IncidentId(i.incident_id)).collect();
-        let incidents: HashMap<i64, Incident> = self
+        let incidents: HashMap<i64, IncidentRow> = self
             .store
             .incidents_by_id(&ids)
             .await?
             .into_iter()
-            .map(|r| (r.incident.id.0, r.incident))
+            .map(|r| (r.incident.id.0, r))
             .collect();
         let incidents = Arc::new(incidents);
         let urgency = |item: &OutboxItem| {
             incidents
                 .get(&item.incident_id)
-                .map(|i| Urgency::of(i.priority))
+                .map(|i| Urgency::of(i.incident.priority))
         };
         let mut sends = JoinSet::new();
         let mut held = Vec::new();
@@ -148,7 +150,7 @@ impl Notifier {
         for item in items {
             let triggered = incidents
                 .get(&item.incident_id)
-                .is_some_and(|i| i.status == Status::Triggered);
+                .is_some_and(|r| r.incident.status == Status::Triggered);
             if triggered && matches!(item.channel.as_str(), "sms" | "voice") {
                 by_number
                     .entry((item.channel.clone(), item.address.clone()))
@@ -158,9 +160,9 @@ impl Notifier {
             }
             let (this, incidents) = (self.clone(), incidents.clone());
             sends.spawn(async move {
-                let incident = incidents.get(&item.incident_id);
-                let outcome = this.send(&[&item], incident.into_iter().collect()).await;
-                let urgency = incident.map(|i| Urgency::of(i.priority));
+                let row = incidents.get(&item.incident_id);
+                let outcome = this.send(&[&item], row.into_iter().collect()).await;
+                let urgency = row.map(|r| Urgency::of(r.incident.priority));
                 vec![(item, outcome, urgency)]
             });
         }
@@ -187,7 +189,7 @@ impl Notifier {
             }
             let (this, incidents) = (self.clone(), incidents.clone());
             sends.spawn(async move {
-                let pages: Vec<&Incident> = group
+                let pages: Vec<&IncidentRow> = group
                     .iter()
                     .filter_map(|item| incidents.get(&item.incident_id))
                     .collect();
@@ -198,7 +200,7 @@ impl Notifier {
                     .map(|item| {
                         let urgency = incidents
                             .get(&item.incident_id)
-                            .map(|i| Urgency::of(i.priority));
+                            .map(|i| Urgency::of(i.incident.priority));
                         (item.clone(), outcome.clone(), urgency)
                     })
                     .collect()
@@ -238,13 +240,16 @@ impl Notifier {
         Ok(n)
     }
 
-    /// How often one phone number may get a message or a call.
-    fn phone_interval(&self) -> SignedDuration {
-        let catalog = self
-            .catalog
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .clone()
+    }
+
+    /// How often one phone number may get a message or a call.
+    fn phone_interval(&self) -> SignedDuration {
+        let catalog = self.catalog();
         let interval = catalog
             .config()
             .channels
@@ -257,11 +262,7 @@ impl Notifier {
     /// The channel adapters for the configuration in force, rebuilt when a
     /// new revision is applied.
     fn channel_set(&self) -> Arc<ChannelSet> {
-        let catalog = self
-            .catalog
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let catalog = self.catalog();
         let mut cached = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         match &*cached {
             Some((revision, set)) if *revision == catalog.revision() => set.clone(),
@@ -279,13 +280,15 @@ impl Notifier {
 
     /// Sends one page for `items` (several only for one phone number: one
     /// message listing every incident), `incidents` being theirs.
-    async fn send(&self, items: &[&OutboxItem], incidents: Vec<&Incident>) -> Outcome {
-        let (Some(item), Some(incident)) = (items.first().copied(), incidents.first().copied())
+    async fn send(&self, items: &[&OutboxItem], rows: Vec<&IncidentRow>) -> Outcome {
+        let (Some(item), Some(IncidentRow { incident, details })) =
+            (items.first().copied(), rows.first().copied())
         else {
             return Outcome::Failed {
                 error: "incident not found".into(),
             };
         };
+        let incidents: Vec<&Incident> = rows.iter().map(|r| &r.incident).collect();
         if incident.status != Status::Triggered {
             return Outcome::Cancelled {
                 reason: format!("incident is {}", incident.status),
@@ -303,7 +306,26 @@ impl Notifier {
             level: item.level,
             round: item.round,
         };
-        let body = webhook_body(
+        let catalog = self.catalog();
+        let facts = Facts {
+            incident,
+            service_name: catalog
+                .service(&incident.service)
+                .and_then(|s| s.name.as_deref()),
+            details,
+            url: &incident_url,
+            level: item.level,
+            round: item.round,
+            event: "page",
+            update: None,
+            next_update_at: None,
+        };
+        let template = for_audience(&catalog.config().templates, Audience::Responder, item.level);
+        let rendered = render(&template, &facts)
+            // A page must go out: with the built-in words if the template fails.
+            .inspect_err(|e| tracing::warn!(template = %template.id, "rendering a page: {e}"))
+            .ok();
+        let mut body = webhook_body(
             incident,
             &incident_url,
             &recipient,
@@ -311,15 +333,19 @@ impl Notifier {
             &item.idempotency_key,
             now,
         );
-        let page = Page::new(
+        let mut page = Page::new(
             PageIncident::from_engine(incident, &incident_url, &recipient),
             &recipient,
             item.address.clone(),
             item.idempotency_key.clone(),
             ack_url,
-        )
-        .with_webhook_body(body.to_string().into_bytes());
-        let mut page = page;
+        );
+        if let Some(r) = rendered {
+            (page.subject, page.text) = (r.subject, r.text);
+        }
+        if incidents.len() > 1 {
+            (page.subject, page.text) = crate::phone::bundle(&incidents);
+        }
         if matches!(item.channel.as_str(), "sms" | "voice") {
             // Twilio reports there whether the message or call got through.
             let keys: Vec<String> = items
@@ -333,9 +359,9 @@ impl Notifier {
                 keys.join("&")
             ));
         }
-        if incidents.len() > 1 {
-            (page.subject, page.text) = crate::phone::bundle(&incidents);
-        }
+        body["subject"] = page.subject.clone().into();
+        body["text"] = page.text.clone().into();
+        let page = page.with_webhook_body(body.to_string().into_bytes());
         let channels = self.channel_set();
         // A channel that is down is skipped for everyone until it recovers:
         // the page goes to the user's next contact method at once.

@@ -39,6 +39,7 @@ fn config() -> Config {
         schedules: vec![],
         rules: vec![],
         detectors: vec![],
+        templates: vec![],
         escalation_policies: vec![EscalationPolicy {
             id: PolicyId::parse("p").unwrap(),
             name: None,

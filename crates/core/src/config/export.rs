@@ -29,7 +29,20 @@ pub fn to_yaml(config: &Config) -> String {
     if !config.detectors.is_empty() {
         section(&mut out, "detectors", &config.detectors, detector);
     }
+    if !config.templates.is_empty() {
+        section(&mut out, "templates", &config.templates, template);
+    }
     out
+}
+
+fn template(out: &mut String, t: &super::TemplateSpec) {
+    line(out, "", "id", &scalar(&t.id));
+    line(out, ITEM, "audience", t.audience.as_str());
+    if let Some(level) = t.level {
+        line(out, ITEM, "level", &level.to_string());
+    }
+    line(out, ITEM, "subject", &quoted(&t.subject));
+    line(out, ITEM, "text", &quoted(&t.text));
 }
 
 /// Secrets are written exactly as they were read: a reference stays a reference.
@@ -952,7 +965,24 @@ services:
             services,
             rules: vec![],
             detectors: vec![],
+            templates: vec![],
         }
+    }
+
+    #[test]
+    fn templates_round_trip() {
+        const TEMPLATES: &str = r#"templates:
+  - {id: exec-short, audience: executive, subject: "{{ title }}", text: "a\n{% if update %}{{ update }}{% endif %}"}
+  - {id: l2, audience: responder, level: 2, subject: s, text: "yes"}
+"#;
+        let config = load(&format!("{EXAMPLE}{TEMPLATES}")).unwrap();
+        assert_eq!(config.templates.len(), 2);
+        assert_eq!(
+            config.templates[0].text,
+            "a\n{% if update %}{{ update }}{% endif %}"
+        );
+        assert_eq!(config.templates[1].level, Some(2));
+        assert_eq!(load(&to_yaml(&config)), Ok(config));
     }
 
     proptest! {

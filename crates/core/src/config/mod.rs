@@ -17,6 +17,7 @@ pub use schedule::{Day, Layer, Override, Restriction, Rotation, Schedule, Window
 
 use crate::duration::Duration;
 use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
+pub use crate::templates::{Audience, TemplateSpec};
 use serde::{Deserialize, Serialize};
 
 /// Everything an organisation declares: who can be paged, how, and in which order.
@@ -41,6 +42,10 @@ pub struct Config {
     /// Anomaly and threshold detectors on metric streams: see [`crate::anomaly`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detectors: Vec<DetectorSpec>,
+    /// Message templates per audience (and level) that replace the built-in
+    /// defaults: see [`crate::templates`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateSpec>,
 }
 
 /// A detector on one metric of one service; it raises an event through the
@@ -518,6 +523,12 @@ impl IntegrationKind {
 impl Config {
     pub fn schedule(&self, id: &ScheduleId) -> Option<&Schedule> {
         self.schedules.iter().find(|s| &s.id == id)
+    }
+
+    /// The template `name` stands for at `level`: a configured id, a
+    /// `default-…` id or an audience name (see [`crate::templates::find`]).
+    pub fn template(&self, name: &str, level: u32) -> Option<TemplateSpec> {
+        crate::templates::find(&self.templates, name, level)
     }
 }
 

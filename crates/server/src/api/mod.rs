@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod people;
 pub mod rules;
 pub mod schedules;
+pub mod templates;
 
 use crate::AppState;
 use axum::Json;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(generic::receive))
         .routes(routes!(rules::list))
         .routes(routes!(rules::evaluate))
+        .routes(routes!(templates::preview))
         .routes(routes!(metrics::receive))
         .routes(routes!(inbound::slack::actions))
         .routes(routes!(inbound::twilio::sms))

@@ -4,9 +4,9 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Config, DataClassification, Day, DetectorSpec, EscalationPolicy, Filter, Grouping, Integration,
-    IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction, Rotation,
-    Schedule, Service, Target, TargetKind, Team, Urgency, User, Window,
+    Audience, Config, DataClassification, Day, DetectorSpec, EscalationPolicy, Filter, Grouping,
+    Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction,
+    Rotation, Schedule, Service, Target, TargetKind, Team, TemplateSpec, Urgency, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
@@ -59,6 +59,10 @@ pub(super) struct Checker {
     pub(super) rule_conditions: Vec<(Pos, String, String)>,
     /// Contact methods that need a `channels` section: (where, path, type, section).
     pub(super) channel_needs: Vec<(Pos, String, &'static str, &'static str)>,
+    /// Template id to where it was first defined.
+    pub(super) template_ids: HashMap<String, Pos>,
+    /// Template names used elsewhere (an id or an audience): (where, path, name).
+    pub(super) template_refs: Vec<(Pos, String, String)>,
 }
 
 /// A mapping's known keys, after unknown and repeated keys were reported.
@@ -130,6 +134,7 @@ impl Checker {
             "services",
             "rules",
             "detectors",
+            "templates",
         ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
@@ -147,8 +152,10 @@ impl Checker {
             services: self.items(&f, "services", None, Self::service),
             rules: self.items(&f, "rules", None, Self::rule),
             detectors: self.items(&f, "detectors", None, Self::detector),
+            templates: self.items(&f, "templates", None, Self::template),
         };
         self.check_channel_needs(&declared);
+        self.check_template_references();
         config
     }
 
@@ -246,6 +253,89 @@ impl Checker {
             severity,
             resolve_after,
         })
+    }
+
+    /// `{id, audience, level?, subject, text}`; both parts must compile.
+    pub(super) fn template(&mut self, node: &Node, path: String) -> Option<TemplateSpec> {
+        let keys = ["id", "audience", "level", "subject", "text"];
+        let f = self.fields(node, &path, &keys)?;
+        let id = self.required(&f, "id").and_then(|n| {
+            let p = f.path("id");
+            let id = self.id(n, &p, UserId::parse)?.to_string();
+            if id.starts_with(crate::templates::DEFAULT_PREFIX) {
+                let message = format!(
+                    "ids starting with {:?} name the built-in templates",
+                    crate::templates::DEFAULT_PREFIX
+                );
+                self.error(n.pos, &p, message);
+                return None;
+            }
+            if Audience::parse(&id).is_some() {
+                self.error(n.pos, &p, "an audience name cannot be a template id");
+                return None;
+            }
+            if let Some(first) = first_definition(&mut self.template_ids, &id, n.pos) {
+                self.error(n.pos, &p, duplicate_id(&id, first));
+            }
+            Some(id)
+        });
+        let names = Audience::ALL.map(Audience::as_str);
+        let audience = self
+            .required(&f, "audience")
+            .and_then(|n| self.type_name(n, &f.path("audience"), &names))
+            .map(|i| Audience::ALL[i]);
+        let level = match f.get("level") {
+            Some(n) => {
+                let p = f.path("level");
+                let level = self.repeat(n, &p)?;
+                if level == 0 {
+                    self.error(n.pos, &p, "levels are numbered from 1");
+                    return None;
+                }
+                Some(level)
+            }
+            None => None,
+        };
+        let part = |this: &mut Self, key: &str| {
+            this.required(&f, key)
+                .and_then(|n| Some((n.pos, this.text(n, &f.path(key))?.to_owned())))
+        };
+        let subject = part(self, "subject");
+        let text = part(self, "text");
+        let ((subject_pos, subject), (text_pos, text)) = (subject?, text?);
+        let spec = TemplateSpec {
+            id: id?,
+            audience: audience?,
+            level,
+            subject,
+            text,
+        };
+        if let Err(e) = crate::templates::compile(&spec) {
+            let pos = if e.part == "subject" {
+                subject_pos
+            } else {
+                text_pos
+            };
+            let message = format!("template {:?}: {e}", spec.id);
+            self.error(pos, &f.path(e.part), message);
+            return None;
+        }
+        Some(spec)
+    }
+
+    /// Every template name used must be an audience, a default or a configured id.
+    pub(super) fn check_template_references(&mut self) {
+        let ids: Vec<String> = self.template_ids.keys().cloned().collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for (pos, path, name) in std::mem::take(&mut self.template_refs) {
+            if !crate::templates::is_known(&ids, &name) {
+                let message = format!(
+                    "unknown template {name:?}; expected a template id or one of: {}",
+                    Audience::ALL.map(Audience::as_str).join(", ")
+                );
+                self.error(pos, &path, message);
+            }
+        }
     }
 
     pub(super) fn rule(&mut self, node: &Node, path: String) -> Option<RuleSpec> {

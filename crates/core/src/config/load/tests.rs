@@ -235,7 +235,7 @@ fn unknown_top_level_keys_are_errors() {
             2,
             1,
             "service",
-            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors"
+            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors, templates"
         )
     );
     assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
@@ -989,4 +989,87 @@ fn contact_value_rules() {
     for bad in ["u024be7lh", "X024BE7LH", "U", "U02-4"] {
         assert!(!is_slack_id(bad), "{bad}");
     }
+}
+
+/// `EXAMPLE` followed by `more`; the first line of `more` is line `base + 1`.
+fn example_with(more: &str) -> (String, usize) {
+    (format!("{EXAMPLE}{more}"), EXAMPLE.lines().count())
+}
+
+#[test]
+fn loads_templates_per_audience_and_level() {
+    let (text, _) = example_with(
+        "templates:\n  - {id: exec-short, audience: executive, subject: \"{{ title }}\", text: \"{{ status }}\"}\n  - {id: l2-responder, audience: responder, level: 2, subject: s, text: t}\n",
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(
+        config.templates[0].audience,
+        crate::templates::Audience::Executive
+    );
+    assert_eq!(config.templates[1].level, Some(2));
+    assert_eq!(config.template("responder", 2).unwrap().id, "l2-responder");
+}
+
+#[test]
+fn a_template_syntax_error_names_the_template_and_the_position() {
+    let (text, base) = example_with(
+        "templates:\n  - id: exec-short\n    audience: executive\n    subject: ok\n    text: \"fine\\n{{ oops\"\n",
+    );
+    let (line, column, path, message) = one_error(&text);
+    assert_eq!((line, column), (base + 5, 11));
+    assert_eq!(path, "templates[0].text");
+    assert!(
+        message.starts_with("template \"exec-short\": text: syntax error")
+            && message.ends_with("(line 2 of the template)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn template_keys_are_checked() {
+    let (text, base) = example_with(
+        "templates:\n  - {id: a, audience: board, subject: s, text: t}\n  - {id: default-executive, audience: executive, subject: s, text: t}\n  - {id: b, audience: responder, level: 0, subject: s, text: t}\n  - {id: c, audience: responder, text: t}\n  - {id: c, audience: responder, subject: s, text: t, channel: x}\n",
+    );
+    let found: Vec<(usize, String, String)> = errors(&text)
+        .into_iter()
+        .map(|(line, _, path, message)| (line - base, path, message))
+        .collect();
+    let expected: Vec<(usize, String, String)> = [
+        (
+            2,
+            "templates[0].audience",
+            "unknown type \"board\"; expected one of: responder, stakeholder, executive, external"
+                .to_owned(),
+        ),
+        (
+            3,
+            "templates[1].id",
+            "ids starting with \"default-\" name the built-in templates".to_owned(),
+        ),
+        (
+            4,
+            "templates[2].level",
+            "levels are numbered from 1".to_owned(),
+        ),
+        (
+            5,
+            "templates[3].subject",
+            "required key \"subject\" is missing".to_owned(),
+        ),
+        (
+            6,
+            "templates[4].id",
+            format!("duplicate id \"c\" (first defined at line {})", base + 5),
+        ),
+        (
+            6,
+            "templates[4].channel",
+            "unknown key \"channel\"; expected one of: id, audience, level, subject, text"
+                .to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(l, p, m)| (l, p.to_owned(), m))
+    .collect();
+    assert_eq!(found, expected);
 }

@@ -1,0 +1,359 @@
+//! Message templates (minijinja), one per audience, each making a `subject`
+//! and a `text`. Templates are user input: every render runs with a fuel
+//! budget and a recursion limit, and its output is cut to a bounded size.
+//!
+//! Redaction is structural, not a filter: only responder templates are given
+//! the incident's details ([`ResponderView`]); stakeholder, executive and
+//! external templates are rendered from [`RedactedView`], a type with no field
+//! that could carry labels, links, `custom_details` or any diagnostic payload.
+
+#[cfg(test)]
+mod tests;
+
+use crate::engine::Incident;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Instructions one render may spend: far more than any sensible message
+/// needs, few enough that a hostile loop stops within milliseconds.
+pub const FUEL: u64 = 50_000;
+/// How deep macros, recursive loops and nested blocks may go.
+pub const RECURSION_LIMIT: usize = 16;
+/// Longest subject and text kept, in bytes; the rest is cut.
+pub const MAX_SUBJECT: usize = 512;
+pub const MAX_TEXT: usize = 16 * 1024;
+
+/// Who a message is for, which decides what its template may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The people paged: the full incident, details included.
+    Responder,
+    /// People kept informed: the redacted view.
+    Stakeholder,
+    Executive,
+    /// Customers and partners: the redacted view.
+    External,
+}
+
+impl Audience {
+    pub const ALL: [Audience; 4] = [
+        Audience::Responder,
+        Audience::Stakeholder,
+        Audience::Executive,
+        Audience::External,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Responder => "responder",
+            Audience::Stakeholder => "stakeholder",
+            Audience::Executive => "executive",
+            Audience::External => "external",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Audience> {
+        Audience::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Whether its templates see the incident's details.
+    pub fn sees_details(self) -> bool {
+        self == Audience::Responder
+    }
+}
+
+impl std::fmt::Display for Audience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A template as configured (`templates:`), or one of the built-in defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSpec {
+    pub id: String,
+    pub audience: Audience,
+    /// For this level of the escalation policy only (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    pub subject: String,
+    pub text: String,
+}
+
+/// Ids of the built-in defaults start with this; configured ids may not.
+pub const DEFAULT_PREFIX: &str = "default-";
+
+const RESPONDER_SUBJECT: &str = "{% if priority %}[{{ priority }}] {% endif %}#{{ id }} {{ title }} ({{ service.id }}, {{ status }})";
+const RESPONDER_TEXT: &str = "{% if priority %}{{ priority }} incident{% else %}Incident{% endif %} \
+#{{ id }} on {{ service.id }} is {{ status }}: {{ title }}. Level {{ level }}, round {{ round }}.";
+const STAKEHOLDER_SUBJECT: &str =
+    "{% if priority %}[{{ priority }}] {% endif %}{{ status | capitalize }}: {{ title }}";
+const STAKEHOLDER_TEXT: &str = "{% if event == 'resolved' %}Resolved: {% elif update %}Update: {% endif %}\
+{{ title }} affecting {{ service.name or service.id }} ({% if priority %}{{ priority }}, {% endif %}{{ status }}, level {{ level }}).\
+{% if update %} {{ update }}{% endif %}\
+{% if next_update_at %} Next update by {{ next_update_at }}.{% endif %} {{ url }}";
+const EXECUTIVE_SUBJECT: &str =
+    "{% if priority %}{{ priority }} {% endif %}{{ service.name or service.id }}: {{ status }}";
+const EXECUTIVE_TEXT: &str = "{{ title }}. Impact: {% if priority %}{{ priority }}{% else %}unrated{% endif %}, \
+{{ status }}, escalation level {{ level }}.{% if update %} {{ update }}{% endif %}\
+{% if next_update_at %} Next update by {{ next_update_at }}.{% endif %}";
+const EXTERNAL_SUBJECT: &str = "Service notice: {{ service.name or service.id }}";
+const EXTERNAL_TEXT: &str = "{% if event == 'resolved' %}The issue affecting {{ service.name or service.id }} has been resolved.\
+{% else %}We are investigating an issue affecting {{ service.name or service.id }}.{% endif %}\
+{% if update %} {{ update }}{% endif %}{% if next_update_at %} Next update by {{ next_update_at }}.{% endif %}";
+
+/// The built-in template for `audience`, addressable as `default-<audience>`.
+pub fn default_template(audience: Audience) -> TemplateSpec {
+    let (subject, text) = match audience {
+        Audience::Responder => (RESPONDER_SUBJECT, RESPONDER_TEXT),
+        Audience::Stakeholder => (STAKEHOLDER_SUBJECT, STAKEHOLDER_TEXT),
+        Audience::Executive => (EXECUTIVE_SUBJECT, EXECUTIVE_TEXT),
+        Audience::External => (EXTERNAL_SUBJECT, EXTERNAL_TEXT),
+    };
+    TemplateSpec {
+        id: format!("{DEFAULT_PREFIX}{audience}"),
+        audience,
+        level: None,
+        subject: subject.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+/// The template a message names — a configured id, a `default-…` id, or an
+/// audience name — for an incident at `level`. An audience name picks the
+/// configured template of that audience for the level, else one without a
+/// level, else the built-in default.
+pub fn find(templates: &[TemplateSpec], name: &str, level: u32) -> Option<TemplateSpec> {
+    if let Some(t) = templates.iter().find(|t| t.id == name) {
+        return Some(t.clone());
+    }
+    if let Some(audience) = Audience::parse(name) {
+        return Some(for_audience(templates, audience, level));
+    }
+    let audience = name
+        .strip_prefix(DEFAULT_PREFIX)
+        .and_then(Audience::parse)?;
+    Some(default_template(audience))
+}
+
+/// The template for `audience` at `level` (see [`find`]).
+pub fn for_audience(templates: &[TemplateSpec], audience: Audience, level: u32) -> TemplateSpec {
+    let of = |t: &&TemplateSpec| t.audience == audience;
+    templates
+        .iter()
+        .filter(of)
+        .find(|t| t.level == Some(level))
+        .or_else(|| templates.iter().filter(of).find(|t| t.level.is_none()))
+        .cloned()
+        .unwrap_or_else(|| default_template(audience))
+}
+
+/// Whether `name` can name a template: an audience, a default, or one of `ids`.
+pub fn is_known(ids: &[&str], name: &str) -> bool {
+    Audience::parse(name).is_some()
+        || name
+            .strip_prefix(DEFAULT_PREFIX)
+            .and_then(Audience::parse)
+            .is_some()
+        || ids.contains(&name)
+}
+
+/// A template that does not compile or render: which part, where, why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{part}: {message}{}", .line.map(|l| format!(" (line {l} of the template)")).unwrap_or_default())]
+pub struct TemplateError {
+    /// `subject` or `text`.
+    pub part: &'static str,
+    /// 1-based line within the template, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl TemplateError {
+    fn of(part: &'static str, e: &minijinja::Error) -> Self {
+        let message = match e.detail() {
+            Some(d) => format!("{}: {d}", e.kind()),
+            None => e.kind().to_string(),
+        };
+        Self {
+            part,
+            line: e.line(),
+            message,
+        }
+    }
+}
+
+fn environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
+    // `{{ custom_details.x }}` in a redacted template renders nothing rather
+    // than failing: the field is simply not there.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    env
+}
+
+/// Checks that both parts of a template compile.
+pub fn compile(spec: &TemplateSpec) -> Result<(), TemplateError> {
+    let env = environment();
+    for (part, source) in [("subject", &spec.subject), ("text", &spec.text)] {
+        env.template_from_str(source)
+            .map_err(|e| TemplateError::of(part, &e))?;
+    }
+    Ok(())
+}
+
+/// A rendered message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub audience: Audience,
+}
+
+/// What a message is about, as the shell knows it when it sends.
+#[derive(Clone, Debug)]
+pub struct Facts<'a> {
+    pub incident: &'a Incident,
+    pub service_name: Option<&'a str>,
+    /// The triggering event's details; only responder templates see them.
+    pub details: &'a serde_json::Value,
+    /// Where a person opens the incident.
+    pub url: &'a str,
+    /// The level (and round) the message was planned for.
+    pub level: u32,
+    pub round: u32,
+    /// Why the message goes out: `page`, `level_reached`, `update`,
+    /// `resolved`, `announcement` or `preview`.
+    pub event: &'a str,
+    /// A status update's words, for `update`.
+    pub update: Option<&'a str>,
+    pub next_update_at: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+pub struct ServiceView<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct ImpactView {
+    pub priority: Option<&'static str>,
+    pub status: &'static str,
+}
+
+/// All that stakeholder, executive and external templates can see. Adding a
+/// field here shows it to every non-responder audience: never add details.
+#[derive(Serialize)]
+pub struct RedactedView<'a> {
+    pub id: i64,
+    pub title: &'a str,
+    /// The same as `title` (the Events API's word for it).
+    pub summary: &'a str,
+    pub service: ServiceView<'a>,
+    pub impact: ImpactView,
+    pub priority: Option<&'static str>,
+    pub status: &'static str,
+    pub level: u32,
+    pub next_update_at: Option<String>,
+    pub url: &'a str,
+    pub event: &'a str,
+    pub update: Option<&'a str>,
+}
+
+/// What responder templates see: the redacted view and the diagnostics.
+#[derive(Serialize)]
+pub struct ResponderView<'a> {
+    #[serde(flatten)]
+    pub base: RedactedView<'a>,
+    pub round: u32,
+    pub dedup_key: &'a str,
+    pub alert_count: u32,
+    pub created_at: String,
+    pub acknowledged_by: Option<&'a str>,
+    pub details: &'a serde_json::Value,
+    pub custom_details: &'a serde_json::Value,
+}
+
+static NULL: serde_json::Value = serde_json::Value::Null;
+
+impl<'a> Facts<'a> {
+    pub fn redacted(&self) -> RedactedView<'a> {
+        let i = self.incident;
+        let priority = i.priority.map(|p| p.as_str());
+        RedactedView {
+            id: i.id.0,
+            title: &i.title,
+            summary: &i.title,
+            service: ServiceView {
+                id: i.service.as_str(),
+                name: self.service_name,
+            },
+            impact: ImpactView {
+                priority,
+                status: i.status.as_str(),
+            },
+            priority,
+            status: i.status.as_str(),
+            level: self.level,
+            next_update_at: self.next_update_at.map(|t| t.to_string()),
+            url: self.url,
+            event: self.event,
+            update: self.update,
+        }
+    }
+
+    pub fn responder(&self) -> ResponderView<'a> {
+        let i = self.incident;
+        ResponderView {
+            base: self.redacted(),
+            round: self.round,
+            dedup_key: i.dedup_key.as_str(),
+            alert_count: i.alert_count,
+            created_at: i.created_at.to_string(),
+            acknowledged_by: i.acknowledged_by.as_deref(),
+            details: self.details,
+            custom_details: self.details.get("custom_details").unwrap_or(&NULL),
+        }
+    }
+}
+
+/// Renders `spec` for its audience: responders from the full view, everyone
+/// else from the redacted one.
+pub fn render(spec: &TemplateSpec, facts: &Facts) -> Result<Rendered, TemplateError> {
+    let context = if spec.audience.sees_details() {
+        minijinja::Value::from_serialize(facts.responder())
+    } else {
+        minijinja::Value::from_serialize(facts.redacted())
+    };
+    let env = environment();
+    let part = |part: &'static str, source: &str, max: usize| {
+        let t = env
+            .template_from_str(source)
+            .map_err(|e| TemplateError::of(part, &e))?;
+        let out = t
+            .render(&context)
+            .map_err(|e| TemplateError::of(part, &e))?;
+        Ok::<_, TemplateError>(cut(out.trim(), max))
+    };
+    Ok(Rendered {
+        // A subject is one line, whatever the template made of it.
+        subject: part("subject", &spec.subject, MAX_SUBJECT)?.replace(['\r', '\n'], " "),
+        text: part("text", &spec.text, MAX_TEXT)?,
+        audience: spec.audience,
+    })
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
