@@ -59,6 +59,9 @@ pub struct Page {
     /// Where Twilio posts the digit pressed during a voice call. When `None`
     /// the voice channel derives it from its configured public URL.
     pub voice_gather_url: Option<String>,
+    /// A stakeholder message: adapters leave out acknowledge links, buttons
+    /// and key presses, since its reader is informed, not paged.
+    pub informational: bool,
 }
 
 impl Page {
@@ -82,11 +85,18 @@ impl Page {
             ack_url: ack_url.into(),
             webhook_body: Vec::new(),
             voice_gather_url: None,
+            informational: false,
         }
     }
 
     pub fn with_webhook_body(mut self, body: Vec<u8>) -> Self {
         self.webhook_body = body;
+        self
+    }
+
+    /// Marks the page as a stakeholder message (see [`Page::informational`]).
+    pub fn informational(mut self) -> Self {
+        self.informational = true;
         self
     }
 

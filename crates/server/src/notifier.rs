@@ -8,9 +8,9 @@ use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
 use escalator_core::config::Urgency;
 use escalator_core::directory::Catalog;
-use escalator_core::engine::Status;
+use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
-use escalator_core::templates::{Audience, Facts, for_audience, render};
+use escalator_core::templates::{Audience, Facts, default_template, for_audience, render};
 use escalator_notify::{
     BreakerState, ChannelSet, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
     WebhookSender, backoff, webhook_body,
@@ -205,6 +205,9 @@ impl Notifier {
                 error: "incident not found".into(),
             };
         };
+        if let Some(name) = &item.audience {
+            return self.inform(item, incident, details, name).await;
+        }
         if incident.status != Status::Triggered {
             return Outcome::Cancelled {
                 reason: format!("incident is {}", incident.status),
@@ -262,6 +265,86 @@ impl Notifier {
         body["subject"] = page.subject.clone().into();
         body["text"] = page.text.clone().into();
         let page = page.with_webhook_body(body.to_string().into_bytes());
+        self.deliver(item, &page, now).await
+    }
+
+    /// A stakeholder message: rendered with its template from the redacted
+    /// view (unless the template is a responder's), without acknowledge links,
+    /// and sent whatever the incident's status.
+    async fn inform(
+        &self,
+        item: &OutboxItem,
+        incident: &Incident,
+        details: &serde_json::Value,
+        name: &str,
+    ) -> Outcome {
+        let now = Timestamp::now();
+        let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
+        let catalog = self.catalog();
+        let config = catalog.config();
+        let facts = Facts {
+            incident,
+            service_name: catalog
+                .service(&incident.service)
+                .and_then(|s| s.name.as_deref()),
+            details,
+            url: &incident_url,
+            level: item.level,
+            round: item.round,
+            event: item.occasion.as_deref().unwrap_or("update"),
+            update: item.message.as_deref(),
+            next_update_at: None,
+        };
+        // A template removed since the message was planned: the stakeholder default.
+        let template = config
+            .template(name, item.level)
+            .unwrap_or_else(|| default_template(Audience::Stakeholder));
+        let rendered = match render(&template, &facts) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(template = %template.id, "rendering a stakeholder message: {e}");
+                match render(&default_template(template.audience), &facts) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Outcome::Failed {
+                            error: format!("template {:?}: {e}", template.id),
+                        };
+                    }
+                }
+            }
+        };
+        let recipient = Recipient {
+            user: &item.user,
+            contact_method: &item.contact_method,
+            level: item.level,
+            round: item.round,
+        };
+        let body = serde_json::json!({
+            "type": "incident.inform",
+            "audience": rendered.audience,
+            "template": template.id,
+            "occasion": facts.event,
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "incident": facts.redacted(),
+            "recipient": {"user": item.user, "contact_method": item.contact_method},
+            "idempotency_key": item.idempotency_key,
+            "sent_at": now.to_string(),
+        });
+        let mut page = Page::new(
+            PageIncident::from_engine(incident, &incident_url, &recipient),
+            &recipient,
+            item.address.clone(),
+            item.idempotency_key.clone(),
+            incident_url.clone(),
+        )
+        .informational()
+        .with_webhook_body(body.to_string().into_bytes());
+        (page.subject, page.text) = (rendered.subject, rendered.text);
+        self.deliver(item, &page, now).await
+    }
+
+    async fn deliver(&self, item: &OutboxItem, page: &Page, now: Timestamp) -> Outcome {
         let channels = self.channel_set();
         // A channel that is down is skipped for everyone until it recovers:
         // the page goes to the user's next contact method at once.
@@ -276,7 +359,7 @@ impl Notifier {
                 ),
             };
         }
-        match channels.send(&item.channel, &page, now).await {
+        match channels.send(&item.channel, page, now).await {
             SendResult::Delivered { detail } => Outcome::Sent { detail },
             SendResult::Permanent { error } => Outcome::Failed { error },
             SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {

@@ -665,6 +665,10 @@ async fn apply(
                 .collect();
             tx.settle_notifications(&settled, now).await?;
             for (item, outcome, urgency) in outcomes {
+                // Stakeholder messages went to every method at once: nothing to fall back to.
+                if item.audience.is_some() {
+                    continue;
+                }
                 if let (Outcome::Failed { error }, Some(urgency)) = (outcome, urgency) {
                     match next_contact(catalog, item, *urgency, now) {
                         Some(next) => tx.fall_back(item, &next, error, catalog, now).await?,

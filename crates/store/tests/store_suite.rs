@@ -48,11 +48,13 @@ fn config() -> Config {
                 Level {
                     targets: vec![Target::user(UserId::parse("alice").unwrap())],
                     backup: vec![],
+                    stakeholders: vec![],
                     escalate_after: Duration::from_secs(60),
                 },
                 Level {
                     targets: vec![Target::user(UserId::parse("bob").unwrap())],
                     backup: vec![],
+                    stakeholders: vec![],
                     escalate_after: Duration::from_secs(60),
                 },
             ],

@@ -319,6 +319,18 @@ fn policy(out: &mut String, policy: &EscalationPolicy) {
             let backup: Vec<String> = level.backup.iter().map(target).collect();
             line(out, "        ", "backup", &flow_list(&backup));
         }
+        if !level.stakeholders.is_empty() {
+            let stakeholders: Vec<String> = level
+                .stakeholders
+                .iter()
+                .map(|s| {
+                    let mut t = target(&s.target);
+                    t.pop();
+                    format!("{t}, template: {}}}", scalar(&s.template))
+                })
+                .collect();
+            line(out, "        ", "stakeholders", &flow_list(&stakeholders));
+        }
         line(
             out,
             "        ",
@@ -492,7 +504,7 @@ mod tests {
     use crate::config::load::tests::EXAMPLE;
     use crate::config::{
         ContactMethod, Grouping, Integration, IntegrationKind, Level, NotificationRule, Secret,
-        SlackChannel, SmtpChannel, TwilioChannel, Urgency, load,
+        SlackChannel, SmtpChannel, Stakeholder, TwilioChannel, Urgency, load,
     };
     use crate::duration::Duration;
     use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
@@ -912,6 +924,16 @@ services:
                             })
                             .collect(),
                         backup: vec![],
+                        // Every other level keeps a stakeholder informed.
+                        stakeholders: if secs % 2 == 1 {
+                            vec![Stakeholder {
+                                target: Target::user(users[0].id.clone()),
+                                template: ["executive", "exec-short"][(secs % 4 / 2) as usize]
+                                    .to_owned(),
+                            }]
+                        } else {
+                            vec![]
+                        },
                         escalate_after: Duration::from_secs(secs),
                     })
                     .collect(),
@@ -958,7 +980,14 @@ services:
             services,
             rules: vec![],
             detectors: vec![],
-            templates: vec![],
+            // Named by stakeholders above.
+            templates: vec![crate::templates::TemplateSpec {
+                id: "exec-short".into(),
+                audience: crate::templates::Audience::Executive,
+                level: None,
+                subject: "{{ title }}: \"{{ status }}\"".into(),
+                text: "{% if update %}{{ update }}\n{% endif %}{{ url }}".into(),
+            }],
         }
     }
 

@@ -270,6 +270,19 @@ pub struct Level {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backup: Vec<Target>,
     pub escalate_after: Duration,
+    /// Kept informed (never paged) when the incident reaches this level, on
+    /// each status update and on resolve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stakeholders: Vec<Stakeholder>,
+}
+
+/// `{user: carol, template: executive}` or `{team: execs, template: exec-short}`:
+/// who is informed, and with which template (an audience name or a template id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stakeholder {
+    #[serde(flatten)]
+    pub target: Target,
+    pub template: String,
 }
 
 /// Who a level pages: users, teams or schedules, resolved at the moment the

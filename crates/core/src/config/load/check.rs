@@ -6,7 +6,8 @@ use super::tree::*;
 use crate::config::{
     Audience, Config, DataClassification, Day, DetectorSpec, EscalationPolicy, Filter, Grouping,
     Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction,
-    Rotation, Schedule, Service, Target, TargetKind, Team, TemplateSpec, Urgency, User, Window,
+    Rotation, Schedule, Service, Stakeholder, Target, TargetKind, Team, TemplateSpec, Urgency,
+    User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
@@ -632,7 +633,8 @@ impl Checker {
     }
 
     pub(super) fn level(&mut self, node: &Node, path: String) -> Option<Level> {
-        let f = self.fields(node, &path, &["targets", "backup", "escalate_after"])?;
+        let keys = ["targets", "backup", "escalate_after", "stakeholders"];
+        let f = self.fields(node, &path, &keys)?;
         let targets = self.items(
             &f,
             "targets",
@@ -640,6 +642,7 @@ impl Checker {
             Self::target,
         );
         let backup = self.items(&f, "backup", None, Self::target);
+        let stakeholders = self.items(&f, "stakeholders", None, Self::stakeholder);
         let escalate_after = self.required(&f, "escalate_after").and_then(|n| {
             let path = f.path("escalate_after");
             let after = self.duration(n, &path)?;
@@ -652,6 +655,48 @@ impl Checker {
             targets,
             backup,
             escalate_after: escalate_after?,
+            stakeholders,
+        })
+    }
+
+    /// `{user: carol, template: executive}` or `{team: execs, template: exec-short}`;
+    /// `template` defaults to `stakeholder`.
+    pub(super) fn stakeholder(&mut self, node: &Node, path: String) -> Option<Stakeholder> {
+        const SHAPE: &str =
+            "expected a mapping such as {user: carol, template: executive} or {team: execs}";
+        if !matches!(node.value, Value::Map(_) | Value::Invalid) {
+            self.error(node.pos, &path, SHAPE);
+            return None;
+        }
+        let f = self.fields(node, &path, &["user", "team", "template"])?;
+        let target = match (f.raw("user"), f.raw("team")) {
+            (Some(n), None) => self
+                .reference(Kind::User, n, &f.path("user"), UserId::parse)
+                .map(Target::user),
+            (None, Some(n)) => self
+                .reference(Kind::Team, n, &f.path("team"), TeamId::parse)
+                .map(Target::team),
+            (Some(_), Some(_)) => {
+                self.error(f.pos, &path, "a stakeholder names one user or one team");
+                None
+            }
+            (None, None) => {
+                self.error(f.pos, &path, SHAPE);
+                None
+            }
+        };
+        let template = match f.get("template") {
+            Some(n) => {
+                let p = f.path("template");
+                let name = self.text(n, &p)?.to_owned();
+                self.template_refs.push((n.pos, p, name.clone()));
+                name
+            }
+            None => Audience::Stakeholder.as_str().to_owned(),
+        };
+        Some(Stakeholder {
+            target: target?,
+            template,
         })
     }
 

@@ -221,7 +221,7 @@ users: [{id: alice}]
                 5,
                 9,
                 "escalation_policies[0].levels[0].escalate_afer",
-                "unknown key \"escalate_afer\"; expected one of: targets, backup, escalate_after"
+                "unknown key \"escalate_afer\"; expected one of: targets, backup, escalate_after, stakeholders"
             ),
         ]
     );
