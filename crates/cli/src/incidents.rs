@@ -56,6 +56,17 @@ enum IncidentsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Set incident roles (a user id; "" clears the role).
+    Roles {
+        id: i64,
+        #[arg(long)]
+        commander: Option<String>,
+        /// The communications lead.
+        #[arg(long)]
+        comms_lead: Option<String>,
+        #[arg(long)]
+        scribe: Option<String>,
+    },
 }
 
 struct Client {
@@ -246,6 +257,43 @@ pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
                 t.set_header(["AT", "WHAT", "BY", "DETAIL"]);
                 for e in tl["entries"].as_array().into_iter().flatten() {
                     t.add_row([s(&e["at"]), s(&e["kind"]), s(&e["actor"]), s(&e["message"])]);
+                }
+                println!("{t}");
+            }
+        }
+        IncidentsCommand::Roles {
+            id,
+            commander,
+            comms_lead,
+            scribe,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (name, value) in [
+                ("commander", commander),
+                ("comms_lead", comms_lead),
+                ("scribe", scribe),
+            ] {
+                if let Some(v) = value {
+                    body.insert(name.into(), v.into());
+                }
+            }
+            if body.is_empty() {
+                bail!("name at least one role: --commander, --comms-lead or --scribe");
+            }
+            let v = client
+                .call(
+                    Method::PUT,
+                    &format!("/incidents/{id}/roles"),
+                    Some(Value::Object(body)),
+                )
+                .await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let mut t = Table::new();
+                t.set_header(["ROLE", "USER"]);
+                for role in ["commander", "comms_lead", "scribe"] {
+                    t.add_row([role.to_owned(), s(&v["roles"][role])]);
                 }
                 println!("{t}");
             }

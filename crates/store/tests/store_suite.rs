@@ -426,7 +426,7 @@ async fn applying_the_same_configuration_twice_changes_nothing(store: Store) {
 
 async fn tokens_are_found_by_hash_only(store: Store) {
     store
-        .create_token("ops-bot", Role::Responder, "abc123", "test", t0())
+        .create_token("ops-bot", Role::Responder, None, "abc123", "test", t0())
         .await
         .unwrap();
     let t = store.token_by_hash("abc123").await.unwrap().unwrap();
