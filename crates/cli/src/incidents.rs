@@ -56,6 +56,15 @@ enum IncidentsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Publish a status update to the incident's stakeholders.
+    Update {
+        id: i64,
+        #[arg(long)]
+        message: String,
+        /// When the next update will come, e.g. 30m.
+        #[arg(long)]
+        next_update_in: Option<String>,
+    },
     /// Set incident roles (a user id; "" clears the role).
     Roles {
         id: i64,
@@ -259,6 +268,24 @@ pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
                     t.add_row([s(&e["at"]), s(&e["kind"]), s(&e["actor"]), s(&e["message"])]);
                 }
                 println!("{t}");
+            }
+        }
+        IncidentsCommand::Update {
+            id,
+            message,
+            next_update_in,
+        } => {
+            let v = client
+                .call(
+                    Method::POST,
+                    &format!("/incidents/{id}/updates"),
+                    Some(json!({"message": message, "next_update_in": next_update_in})),
+                )
+                .await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", incident_table(std::slice::from_ref(&v)));
             }
         }
         IncidentsCommand::Roles {

@@ -282,6 +282,14 @@ impl Notifier {
         let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
         let catalog = self.catalog();
         let config = catalog.config();
+        // The promised next update, as it stands when the message goes out.
+        let next_update_at = match self.store.comms(incident.id).await {
+            Ok(c) => c.next_update_at,
+            Err(e) => {
+                tracing::warn!("reading incident {} communication: {e}", incident.id);
+                None
+            }
+        };
         let facts = Facts {
             incident,
             service_name: catalog
@@ -293,7 +301,7 @@ impl Notifier {
             round: item.round,
             event: item.occasion.as_deref().unwrap_or("update"),
             update: item.message.as_deref(),
-            next_update_at: None,
+            next_update_at,
         };
         // A template removed since the message was planned: the stakeholder default.
         let template = config

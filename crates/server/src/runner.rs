@@ -704,6 +704,15 @@ async fn apply(
                         tx.save_transition(&t, None, catalog, now).await?;
                         batch.track(&t.incident);
                     }
+                    if let Input::Update {
+                        actor,
+                        message,
+                        next_update_at,
+                    } = input
+                    {
+                        tx.save_status_update(*incident, message, actor, *next_update_at, now)
+                            .await?;
+                    }
                     Ok(Ok(Done::Act(Box::new(t.incident))))
                 }
                 Err(e) => Ok(Err(e.into())),

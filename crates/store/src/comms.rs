@@ -1,9 +1,10 @@
 //! An incident's communication state: its roles (commander, communications
-//! lead, scribe). Changes go on the timeline and the audit chain in the same
-//! transaction.
+//! lead, scribe) and its last status update. Role changes go on the timeline
+//! and the audit chain in the same transaction; an update's record is the
+//! engine's (`Action::StatusUpdate`), saved with it by the runner.
 
 use crate::audit::NewAudit;
-use crate::{Result, Store, ms};
+use crate::{Result, Store, StoreTx, ms, ts};
 use escalator_core::ids::IncidentId;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -56,22 +57,65 @@ impl Roles {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Comms {
     pub roles: Roles,
+    pub last_update: Option<String>,
+    pub last_update_by: Option<String>,
+    pub last_update_at: Option<Timestamp>,
+    /// When the next status update is promised.
+    pub next_update_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "commander, comms_lead, scribe";
+const ALL_COLUMNS: &str =
+    "commander, comms_lead, scribe, last_update, last_update_by, last_update_at, next_update_at";
+
+impl StoreTx {
+    /// Remembers a status update (its words, author, time and promised next one).
+    pub async fn save_status_update(
+        &mut self,
+        incident: IncidentId,
+        message: &str,
+        actor: &str,
+        next_update_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.pending.flush_incidents(&mut self.tx).await?;
+        self.tx
+            .execute(
+                "INSERT INTO incident_comms (incident_id, last_update, last_update_by, last_update_at, \
+                 next_update_at, updated_at) VALUES ($1, $2, $3, $4, $5, $4) ON CONFLICT (incident_id) \
+                 DO UPDATE SET last_update = excluded.last_update, last_update_by = excluded.last_update_by, \
+                 last_update_at = excluded.last_update_at, next_update_at = excluded.next_update_at, \
+                 updated_at = excluded.updated_at",
+                &[
+                    incident.0.into(),
+                    message.into(),
+                    actor.into(),
+                    ms(now).into(),
+                    next_update_at.map(ms).into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
 
 impl Store {
     pub async fn comms(&self, incident: IncidentId) -> Result<Comms> {
-        let sql = format!("SELECT {COLUMNS} FROM incident_comms WHERE incident_id = $1");
+        let sql = format!("SELECT {ALL_COLUMNS} FROM incident_comms WHERE incident_id = $1");
         let Some(r) = self.pool.fetch_optional(sql, &[incident.0.into()]).await? else {
             return Ok(Comms::default());
         };
+        let opt_ts = |i| r.opt_int(i)?.map(ts).transpose();
         Ok(Comms {
             roles: Roles {
                 commander: r.opt_text(0)?,
                 comms_lead: r.opt_text(1)?,
                 scribe: r.opt_text(2)?,
             },
+            last_update: r.opt_text(3)?,
+            last_update_by: r.opt_text(4)?,
+            last_update_at: opt_ts(5)?,
+            next_update_at: opt_ts(6)?,
         })
     }
 

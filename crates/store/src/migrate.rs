@@ -17,6 +17,10 @@ const SQLITE: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_incident_roles.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_status_updates.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -31,6 +35,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         7,
         include_str!("../migrations/postgres/0007_incident_roles.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_status_updates.sql"),
     ),
 ];
 

@@ -160,6 +160,13 @@ pub enum Input {
     },
     /// The incident's escalation timer may be due.
     Timer,
+    /// A status update from the commander or communications lead (the shell
+    /// checks who may publish): every stakeholder of the levels reached hears it.
+    Update {
+        actor: String,
+        message: String,
+        next_update_at: Option<Timestamp>,
+    },
 }
 
 /// The incident after an input, and what must happen because of it.
@@ -349,6 +356,39 @@ pub fn step(
                 serde_json::json!({"informed": informed})
             };
             effects.push(record(Action::Resolved, actor, before, &next, None, detail));
+            effects.extend(told);
+        }
+        Input::Update {
+            actor,
+            message,
+            next_update_at,
+        } => {
+            if incident.status == Status::Resolved {
+                return Err(EngineError::Resolved);
+            }
+            let mut told = Vec::new();
+            let informed = inform_reached(
+                incident,
+                policy,
+                Occasion::Update,
+                Some(&message),
+                now.as_millisecond(),
+                dir,
+                now,
+                &mut told,
+            );
+            effects.push(record(
+                Action::StatusUpdate,
+                actor,
+                before,
+                &next,
+                None,
+                serde_json::json!({
+                    "message": message,
+                    "next_update_at": next_update_at.map(|t| t.to_string()),
+                    "informed": informed,
+                }),
+            ));
             effects.extend(told);
         }
         Input::Timer => {

@@ -540,6 +540,46 @@ fn stakeholders_of_reached_levels_are_informed_on_resolve_but_not_on_acknowledge
     assert!(informed(&early.effects).is_empty());
 }
 
+#[test]
+fn a_status_update_reaches_the_stakeholders_of_every_level_reached() {
+    let (p, c) = with_stakeholder();
+    let opened = open(new_incident(), &p, &c, t0()).unwrap().incident;
+    let update = |at: Timestamp| Input::Update {
+        actor: "alice".into(),
+        message: "Rolled back; watching.".into(),
+        next_update_at: Some(at + secs(1800)),
+    };
+    let at_one = step(&opened, update(t0()), &p, &c, t0()).unwrap();
+    assert!(informed(&at_one.effects).is_empty(), "level 2 not reached");
+    let at_two = step(&opened, Input::Timer, &p, &c, t0() + secs(900))
+        .unwrap()
+        .incident;
+    let t = step(&at_two, update(t0() + secs(950)), &p, &c, t0() + secs(950)).unwrap();
+    let messages: Vec<&Message> = t
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Inform(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.occasion == Occasion::Update
+        && m.update.as_deref() == Some("Rolled back; watching.")
+        && m.template == "executive"));
+    assert!(matches!(&t.effects[0], Effect::Record(r) if r.action == Action::StatusUpdate));
+    // Two updates are two messages: their idempotency keys differ.
+    let again = step(&at_two, update(t0() + secs(960)), &p, &c, t0() + secs(960)).unwrap();
+    let key = |e: &Effect| match e {
+        Effect::Inform(m) => Some(m.idempotency_key(IncidentId(7))),
+        _ => None,
+    };
+    assert_ne!(
+        t.effects.iter().find_map(key),
+        again.effects.iter().find_map(key)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

@@ -1,4 +1,12 @@
-//! Incident communication: roles (`PUT /incidents/{id}/roles`).
+//! Incident communication: roles (`PUT /incidents/{id}/roles`) and status
+//! updates to stakeholders (`POST /incidents/{id}/updates`).
+//!
+//! Who may publish an update: tokens carry a role, and optionally the user
+//! they act for (`escalator token create --user`). A token bound to a user
+//! publishes as that user, and only while the user is the incident's
+//! commander or communications lead. A token bound to nobody cannot prove it
+//! is either, so it needs the `manager` role, and the token's name is what
+//! the timeline and the audit trail record as the author.
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json};
@@ -8,9 +16,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use escalator_core::auth::Role;
+use escalator_core::duration::Duration;
+use escalator_core::engine::Input;
 use escalator_core::ids::{IncidentId, UserId};
 use escalator_store::Roles;
 use jiff::Timestamp;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// Set incident roles: `{"commander": "alice", "comms_lead": "bob", "scribe": null}`.
 /// A role left out keeps its holder; `null` or `""` clears it. Holders must
@@ -69,4 +81,81 @@ pub async fn set_roles(
     let mut view = IncidentView::new(&row.incident, row.details, &app.public_url);
     view.roles = Some(roles);
     Ok(Json(view))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// What stakeholders are told (1 to 4096 bytes).
+    pub message: String,
+    /// When the next update will come, e.g. `30m`; shown to stakeholders.
+    pub next_update_in: Option<String>,
+}
+
+/// Publish a status update to every stakeholder of the levels the incident
+/// has reached, each with their template; recorded on the timeline. Only the
+/// incident's commander or communications lead may (see the module notes).
+#[utoipa::path(post, path = "/incidents/{id}/updates", tag = "incidents", params(("id" = i64, Path)),
+    request_body = UpdateRequest,
+    responses((status = 200, body = IncidentView), (status = 400, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "Already resolved", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn publish_update(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<IncidentView>, ApiError> {
+    caller.require(Role::Responder)?;
+    let req: UpdateRequest = parse_json(&body)?;
+    let message = req.message.trim().to_owned();
+    if message.is_empty() || message.len() > 4096 {
+        return Err(ApiError::bad_field(
+            "message",
+            "message must be 1 to 4096 bytes",
+        ));
+    }
+    let next_in = req
+        .next_update_in
+        .as_deref()
+        .map(Duration::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_field("next_update_in", e.to_string()))?;
+    if app.store.incident(IncidentId(id)).await?.is_none() {
+        return Err(ApiError::not_found(format!("incident {id} not found")));
+    }
+    let roles = app.store.comms(IncidentId(id)).await?.roles;
+    let actor = match &caller.token.user {
+        Some(user) if roles.may_publish(user) => user.clone(),
+        Some(user) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "{user} is not the commander or communications lead of incident {id} ({})",
+                    roles.describe()
+                ),
+            ));
+        }
+        None => {
+            caller.require(Role::Manager).map_err(|mut e| {
+                e.message = format!(
+                    "{}: a token bound to no user cannot show it is the commander or communications lead (create one with --user)",
+                    e.message
+                );
+                e
+            })?;
+            caller.actor()
+        }
+    };
+    let now = Timestamp::now();
+    let input = Input::Update {
+        actor,
+        message,
+        next_update_at: next_in.map(|d| now + d.to_span()),
+    };
+    let mut view = super::incidents::act(&app, id, input).await?;
+    view.roles = Some(roles);
+    Ok(view)
 }

@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::resolve))
         .routes(routes!(incidents::escalate))
         .routes(routes!(comms::set_roles))
+        .routes(routes!(comms::publish_update))
         .routes(routes!(ack::ack_get, ack::ack_post))
         .routes(routes!(directory::services))
         .routes(routes!(directory::service))
