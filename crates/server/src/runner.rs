@@ -552,6 +552,7 @@ async fn apply(
                         new.start_level = d.start_level.unwrap_or(1);
                         new.mandatory = d.notify.clone();
                         new.priority = d.priority;
+                        new.announce = catalog.config().announcements_for(d.priority);
                         if let (Some(map), false) = (
                             details.as_object_mut(),
                             d.matched.is_empty() && d.errors.is_empty(),

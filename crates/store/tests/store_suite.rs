@@ -40,6 +40,7 @@ fn config() -> Config {
         rules: vec![],
         detectors: vec![],
         templates: vec![],
+        announcements: vec![],
         escalation_policies: vec![EscalationPolicy {
             id: PolicyId::parse("p").unwrap(),
             name: None,

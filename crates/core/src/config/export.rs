@@ -32,7 +32,22 @@ pub fn to_yaml(config: &Config) -> String {
     if !config.templates.is_empty() {
         section(&mut out, "templates", &config.templates, template);
     }
+    if !config.announcements.is_empty() {
+        section(
+            &mut out,
+            "announcements",
+            &config.announcements,
+            announcement,
+        );
+    }
     out
+}
+
+fn announcement(out: &mut String, a: &super::Announcement) {
+    line(out, "", "priority", a.priority.as_str());
+    let notify: Vec<String> = a.notify.iter().map(target).collect();
+    line(out, ITEM, "notify", &flow_list(&notify));
+    line(out, ITEM, "template", &scalar(&a.template));
 }
 
 fn template(out: &mut String, t: &super::TemplateSpec) {
@@ -971,6 +986,7 @@ services:
                     .collect(),
             })
             .collect();
+        let users_first = users[0].id.clone();
         Config {
             channels,
             users,
@@ -987,6 +1003,11 @@ services:
                 level: None,
                 subject: "{{ title }}: \"{{ status }}\"".into(),
                 text: "{% if update %}{{ update }}\n{% endif %}{{ url }}".into(),
+            }],
+            announcements: vec![crate::config::Announcement {
+                priority: crate::rules::Priority::P1,
+                notify: vec![Target::user(users_first.clone())],
+                template: "exec-short".into(),
             }],
         }
     }

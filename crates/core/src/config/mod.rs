@@ -46,6 +46,19 @@ pub struct Config {
     /// defaults: see [`crate::templates`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplateSpec>,
+    /// Who is informed when an incident of a priority opens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announcements: Vec<Announcement>,
+}
+
+/// `{priority: P1, notify: [{team: execs}], template: executive}`: when an
+/// incident of `priority` opens, `notify` is informed like stakeholders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub priority: crate::rules::Priority,
+    pub notify: Vec<Target>,
+    /// An audience name or a template id.
+    pub template: String,
 }
 
 /// A detector on one metric of one service; it raises an event through the
@@ -542,6 +555,21 @@ impl Config {
     /// `default-…` id or an audience name (see [`crate::templates::find`]).
     pub fn template(&self, name: &str, level: u32) -> Option<TemplateSpec> {
         crate::templates::find(&self.templates, name, level)
+    }
+
+    /// The recipients announced to for an incident of `priority`, each with
+    /// their announcement's template.
+    pub fn announcements_for(&self, priority: Option<crate::rules::Priority>) -> Vec<Stakeholder> {
+        self.announcements
+            .iter()
+            .filter(|a| Some(a.priority) == priority)
+            .flat_map(|a| {
+                a.notify.iter().map(|t| Stakeholder {
+                    target: t.clone(),
+                    template: a.template.clone(),
+                })
+            })
+            .collect()
     }
 }
 

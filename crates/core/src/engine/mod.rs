@@ -109,6 +109,8 @@ pub struct NewIncident {
     pub priority: Option<Priority>,
     /// The alert group it opens, for a service that groups alerts.
     pub group_key: Option<String>,
+    /// Informed at once (never paged): the `announcements` for its priority.
+    pub announce: Vec<Stakeholder>,
 }
 
 impl NewIncident {
@@ -131,6 +133,7 @@ impl NewIncident {
             mandatory: Vec::new(),
             priority: None,
             group_key: None,
+            announce: Vec::new(),
         }
     }
 }
@@ -259,6 +262,21 @@ pub fn open(
         }
         if incident.level > 1 {
             map.insert("start_level".into(), incident.level.into());
+        }
+        if !new.announce.is_empty() {
+            let announced = inform(
+                &incident,
+                incident.level,
+                &new.announce,
+                Occasion::Announcement,
+                None,
+                0,
+                dir,
+                now,
+                &mut HashSet::new(),
+                &mut effects,
+            );
+            map.insert("announced".into(), serde_json::Value::Array(announced));
         }
     }
     effects.insert(

@@ -4,10 +4,10 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Audience, Config, DataClassification, Day, DetectorSpec, EscalationPolicy, Filter, Grouping,
-    Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction,
-    Rotation, Schedule, Service, Stakeholder, Target, TargetKind, Team, TemplateSpec, Urgency,
-    User, Window,
+    Announcement, Audience, Config, DataClassification, Day, DetectorSpec, EscalationPolicy,
+    Filter, Grouping, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule,
+    Override, Restriction, Rotation, Schedule, Service, Stakeholder, Target, TargetKind, Team,
+    TemplateSpec, Urgency, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
@@ -136,6 +136,7 @@ impl Checker {
             "rules",
             "detectors",
             "templates",
+            "announcements",
         ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
@@ -154,6 +155,7 @@ impl Checker {
             rules: self.items(&f, "rules", None, Self::rule),
             detectors: self.items(&f, "detectors", None, Self::detector),
             templates: self.items(&f, "templates", None, Self::template),
+            announcements: self.items(&f, "announcements", None, Self::announcement),
         };
         self.check_channel_needs(&declared);
         self.check_template_references();
@@ -322,6 +324,39 @@ impl Checker {
             return None;
         }
         Some(spec)
+    }
+
+    /// `{priority: P1, notify: [{team: execs}], template: executive}`;
+    /// `template` defaults to `executive`.
+    pub(super) fn announcement(&mut self, node: &Node, path: String) -> Option<Announcement> {
+        let f = self.fields(node, &path, &["priority", "notify", "template"])?;
+        let priority = self.required(&f, "priority").and_then(|n| {
+            let p = f.path("priority");
+            let text = self.text(n, &p)?;
+            text.parse::<Priority>()
+                .map_err(|e| self.error(n.pos, &p, e.to_string()))
+                .ok()
+        });
+        let notify = self.items(
+            &f,
+            "notify",
+            Some("must name at least one user or team"),
+            Self::target,
+        );
+        let template = match f.get("template") {
+            Some(n) => {
+                let p = f.path("template");
+                let name = self.text(n, &p)?.to_owned();
+                self.template_refs.push((n.pos, p, name.clone()));
+                name
+            }
+            None => Audience::Executive.as_str().to_owned(),
+        };
+        Some(Announcement {
+            priority: priority?,
+            notify,
+            template,
+        })
     }
 
     /// Every template name used must be an audience, a default or a configured id.
