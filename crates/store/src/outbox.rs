@@ -204,7 +204,7 @@ impl StoreTx {
             .execute(
                 "UPDATE notifications SET due_at = $1, updated_at = $1 WHERE incident_id = $2 \
                  AND user_id = $3 AND contact_method = $4 AND level = $5 AND round = $6 \
-                 AND status = 'pending' AND due_at > $1",
+                 AND status = 'pending' AND due_at > $1 AND audience IS NULL",
                 &[
                     ms(now).into(),
                     incident.0.into(),

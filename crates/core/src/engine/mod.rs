@@ -389,7 +389,7 @@ pub fn step(
                 incident,
                 policy,
                 Occasion::Update,
-                Some(&message),
+                Some(message.as_str()),
                 now.as_millisecond(),
                 dir,
                 now,

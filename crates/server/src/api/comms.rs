@@ -24,11 +24,23 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// The roles body, for the OpenAPI document (the handler reads it as a map,
+/// to tell a role left out from one cleared with `null`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RolesRequest {
+    /// A user id; `null` or `""` clears the role.
+    pub commander: Option<String>,
+    /// The communications lead.
+    pub comms_lead: Option<String>,
+    pub scribe: Option<String>,
+}
+
 /// Set incident roles: `{"commander": "alice", "comms_lead": "bob", "scribe": null}`.
 /// A role left out keeps its holder; `null` or `""` clears it. Holders must
 /// be users of the configuration in force.
 #[utoipa::path(put, path = "/incidents/{id}/roles", tag = "incidents", params(("id" = i64, Path)),
-    request_body(content = Object, description = "commander, comms_lead, scribe: user ids"),
+    request_body = RolesRequest,
     responses((status = 200, body = IncidentView), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -40,6 +52,12 @@ pub async fn set_roles(
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(Role::Responder)?;
     let changes: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+    if changes.is_empty() {
+        return Err(ApiError::bad_field(
+            "body",
+            "name at least one role: commander, comms_lead or scribe",
+        ));
+    }
     let row = app
         .store
         .incident(IncidentId(id))
