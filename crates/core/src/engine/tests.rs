@@ -580,6 +580,34 @@ fn a_status_update_reaches_the_stakeholders_of_every_level_reached() {
     );
 }
 
+#[test]
+fn announcements_inform_their_recipients_when_the_incident_opens() {
+    let (p, c) = with_stakeholder();
+    let mut new = new_incident();
+    new.announce = vec![crate::config::Stakeholder {
+        target: Target::user(uid("dave")),
+        template: "executive".into(),
+    }];
+    let t = open(new, &p, &c, t0()).unwrap();
+    let mut got = informed(&t.effects);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("dave".into(), "chat".into(), 1, Occasion::Announcement),
+            ("dave".into(), "mail".into(), 1, Occasion::Announcement),
+        ]
+    );
+    let Effect::Record(r) = &t.effects[0] else {
+        panic!("record first")
+    };
+    assert_eq!(r.detail["announced"][0]["user"], "dave");
+    assert!(
+        notified(&t.effects).iter().all(|n| n.0 != "dave"),
+        "not paged"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
