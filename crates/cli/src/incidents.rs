@@ -56,6 +56,26 @@ enum IncidentsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Publish a status update to the incident's stakeholders.
+    Update {
+        id: i64,
+        #[arg(long)]
+        message: String,
+        /// When the next update will come, e.g. 30m.
+        #[arg(long)]
+        next_update_in: Option<String>,
+    },
+    /// Set incident roles (a user id; "" clears the role).
+    Roles {
+        id: i64,
+        #[arg(long)]
+        commander: Option<String>,
+        /// The communications lead.
+        #[arg(long)]
+        comms_lead: Option<String>,
+        #[arg(long)]
+        scribe: Option<String>,
+    },
 }
 
 struct Client {
@@ -249,6 +269,61 @@ pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
                 t.set_header(["AT", "WHAT", "BY", "DETAIL"]);
                 for e in tl["entries"].as_array().into_iter().flatten() {
                     t.add_row([s(&e["at"]), s(&e["kind"]), s(&e["actor"]), s(&e["message"])]);
+                }
+                println!("{t}");
+            }
+        }
+        IncidentsCommand::Update {
+            id,
+            message,
+            next_update_in,
+        } => {
+            let v = client
+                .call(
+                    Method::POST,
+                    &format!("/incidents/{id}/updates"),
+                    Some(json!({"message": message, "next_update_in": next_update_in})),
+                )
+                .await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", incident_table(std::slice::from_ref(&v)));
+            }
+        }
+        IncidentsCommand::Roles {
+            id,
+            commander,
+            comms_lead,
+            scribe,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (name, value) in [
+                ("commander", commander),
+                ("comms_lead", comms_lead),
+                ("scribe", scribe),
+            ] {
+                if let Some(v) = value {
+                    body.insert(name.into(), v.into());
+                }
+            }
+            if body.is_empty() {
+                bail!("name at least one role: --commander, --comms-lead or --scribe");
+            }
+            let v = client
+                .call(
+                    Method::PUT,
+                    &format!("/incidents/{id}/roles"),
+                    Some(Value::Object(body)),
+                )
+                .await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let mut t = Table::new();
+                t.set_header(["ROLE", "USER"]);
+                for role in ["commander", "comms_lead", "scribe"] {
+                    t.add_row([role.to_owned(), s(&v["roles"][role])]);
                 }
                 println!("{t}");
             }

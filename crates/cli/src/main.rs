@@ -189,6 +189,11 @@ enum TokenCommand {
         name: String,
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// The user the token acts for (a user id from the configuration):
+        /// then it may post status updates as that user when they hold the
+        /// incident's commander or communications-lead role.
+        #[arg(long)]
+        user: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -357,17 +362,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token {
-            command: TokenCommand::Create { name, role, db },
+            command:
+                TokenCommand::Create {
+                    name,
+                    role,
+                    user,
+                    db,
+                },
         } => {
             if name.trim().is_empty() || name.len() > 100 {
                 bail!("--name must be 1 to 100 characters");
             }
+            if let Some(u) = &user {
+                escalator_core::ids::UserId::parse(u)
+                    .map_err(|e| anyhow::anyhow!("--user: {e}"))?;
+            }
             let store = open(&db).await?;
+            if let (Some(u), Some((_, config))) = (&user, store.current_config().await?)
+                && !config.users.iter().any(|x| x.id.as_str() == u)
+            {
+                bail!("--user: no user {u:?} in the configuration in force");
+            }
             let (token, hash) = escalator_server::api::auth::new_token();
             store
                 .create_token(
                     name.trim(),
                     role,
+                    user.as_deref(),
                     &hash,
                     &format!("cli:{}", whoami()),
                     jiff::Timestamp::now(),

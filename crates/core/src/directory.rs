@@ -7,7 +7,7 @@ use crate::config::{
     Config, EscalationPolicy, Integration, NotificationRule, Override, Service, Target, TargetKind,
     Urgency, User, Window,
 };
-use crate::ids::{PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
+use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
 use crate::rules::CompiledRules;
 use crate::schedule::CompiledSchedule;
 use jiff::Timestamp;
@@ -30,6 +30,8 @@ pub trait Directory {
     /// The user's notification rules in force for an incident of `urgency`
     /// (the declared or the default ones).
     fn notification_rules(&self, user: &UserId, urgency: Urgency) -> Vec<NotificationRule>;
+    /// Every contact method of the user, in order: stakeholders are told on all of them.
+    fn contact_methods(&self, user: &UserId) -> Vec<ContactMethodId>;
 }
 
 /// State kept outside the configuration file: overrides and availability set
@@ -253,6 +255,12 @@ impl Directory for Catalog {
     fn notification_rules(&self, user: &UserId, urgency: Urgency) -> Vec<NotificationRule> {
         self.user(user)
             .map(|u| u.rules_for(urgency))
+            .unwrap_or_default()
+    }
+
+    fn contact_methods(&self, user: &UserId) -> Vec<ContactMethodId> {
+        self.user(user)
+            .map(|u| u.contact_methods.iter().map(|cm| cm.id.clone()).collect())
             .unwrap_or_default()
     }
 }

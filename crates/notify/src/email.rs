@@ -133,6 +133,12 @@ pub fn email_message(from: &Mailbox, page: &Page) -> Result<Message, String> {
 
 /// The plain-text body: the page text, then the links.
 pub fn email_body(page: &Page) -> String {
+    if page.informational {
+        return format!(
+            "{}\n\nOpen the incident: {}\n\n-- \nEscalator: {} is kept informed of this incident.\n",
+            page.text, page.incident.url, page.user,
+        );
+    }
     format!(
         "{}\n\nOpen the incident: {}\nAcknowledge: {}\n\n-- \nEscalator: {} is paged as {} (level {}, round {}).\n",
         page.text,

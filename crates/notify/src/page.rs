@@ -61,6 +61,9 @@ pub struct Page {
     pub voice_gather_url: Option<String>,
     /// Where a provider that reports delivery (Twilio) posts the outcome.
     pub status_callback: Option<String>,
+    /// A stakeholder message: adapters leave out acknowledge links, buttons
+    /// and key presses, since its reader is informed, not paged.
+    pub informational: bool,
 }
 
 impl Page {
@@ -85,6 +88,7 @@ impl Page {
             webhook_body: Vec::new(),
             voice_gather_url: None,
             status_callback: None,
+            informational: false,
         }
     }
 
@@ -95,6 +99,12 @@ impl Page {
 
     pub fn with_status_callback(mut self, url: impl Into<String>) -> Self {
         self.status_callback = Some(url.into());
+        self
+    }
+
+    /// Marks the page as a stakeholder message (see [`Page::informational`]).
+    pub fn informational(mut self) -> Self {
+        self.informational = true;
         self
     }
 

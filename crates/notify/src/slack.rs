@@ -109,21 +109,22 @@ pub fn slack_message(page: &Page) -> Value {
         }
         b
     };
+    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": section}})];
+    if !page.informational {
+        blocks.push(json!({
+            "type": "actions",
+            "block_id": format!("incident:{id}"),
+            "elements": [
+                button("Acknowledge", "ack", Some("primary")),
+                button("Resolve", "resolve", None),
+                button("Escalate", "escalate", Some("danger")),
+            ],
+        }));
+    }
     json!({
         "channel": page.address,
         "text": escape(&page.text),
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": section}},
-            {
-                "type": "actions",
-                "block_id": format!("incident:{id}"),
-                "elements": [
-                    button("Acknowledge", "ack", Some("primary")),
-                    button("Resolve", "resolve", None),
-                    button("Escalate", "escalate", Some("danger")),
-                ],
-            },
-        ],
+        "blocks": blocks,
     })
 }
 

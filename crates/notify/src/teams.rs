@@ -61,6 +61,12 @@ pub fn teams_message(page: &Page) -> Value {
         facts.push(json!({"title": "Priority", "value": p}));
     }
     facts.push(json!({"title": "Level", "value": format!("{} (round {})", inc.level, inc.round)}));
+    let mut actions = Vec::new();
+    if !page.informational {
+        actions
+            .push(json!({"type": "Action.OpenUrl", "title": "Acknowledge", "url": page.ack_url}));
+    }
+    actions.push(json!({"type": "Action.OpenUrl", "title": "Open incident", "url": inc.url}));
     json!({
         "type": "message",
         "attachments": [{
@@ -81,10 +87,7 @@ pub fn teams_message(page: &Page) -> Value {
                     {"type": "TextBlock", "text": page.text, "wrap": true},
                     {"type": "FactSet", "facts": facts},
                 ],
-                "actions": [
-                    {"type": "Action.OpenUrl", "title": "Acknowledge", "url": page.ack_url},
-                    {"type": "Action.OpenUrl", "title": "Open incident", "url": inc.url},
-                ],
+                "actions": actions,
             },
         }],
     })

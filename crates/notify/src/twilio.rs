@@ -128,6 +128,9 @@ impl SmsChannel {
 
 /// The SMS body: the page text and the reply commands the server understands.
 pub fn sms_body(page: &Page) -> String {
+    if page.informational {
+        return page.text.clone();
+    }
     let id = page.incident.id;
     format!("{} Reply \"ack {id}\" or \"resolve {id}\"", page.text)
 }
@@ -196,6 +199,12 @@ impl VoiceChannel {
 
 /// The TwiML for one call; every piece of text is XML-escaped.
 pub fn voice_twiml(page: &Page, gather_url: &str) -> String {
+    if page.informational {
+        return format!(
+            "<Response><Say>Escalator update. {}</Say></Response>",
+            xml_escape(&page.text)
+        );
+    }
     format!(
         "<Response><Gather numDigits=\"1\" action=\"{}\" method=\"POST\"><Say>Escalator page. {} \
          Press 1 to acknowledge, 2 to resolve, 3 to escalate.</Say></Gather>\

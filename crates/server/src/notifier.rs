@@ -11,7 +11,7 @@ use escalator_core::config::{Urgency, default_min_interval};
 use escalator_core::directory::Catalog;
 use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
-use escalator_core::templates::{Audience, Facts, for_audience, render};
+use escalator_core::templates::{Audience, Facts, default_template, for_audience, render};
 use escalator_notify::{
     BreakerState, ChannelSet, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
     WebhookSender, backoff, webhook_body,
@@ -151,7 +151,9 @@ impl Notifier {
             let triggered = incidents
                 .get(&item.incident_id)
                 .is_some_and(|r| r.incident.status == Status::Triggered);
-            if triggered && matches!(item.channel.as_str(), "sms" | "voice") {
+            // Stakeholder messages go alone: they inform, they do not page.
+            let page = item.audience.is_none();
+            if triggered && page && matches!(item.channel.as_str(), "sms" | "voice") {
                 by_number
                     .entry((item.channel.clone(), item.address.clone()))
                     .or_default()
@@ -288,6 +290,9 @@ impl Notifier {
                 error: "incident not found".into(),
             };
         };
+        if let Some(name) = &item.audience {
+            return self.inform(item, incident, details, name).await;
+        }
         let incidents: Vec<&Incident> = rows.iter().map(|r| &r.incident).collect();
         if incident.status != Status::Triggered {
             return Outcome::Cancelled {
@@ -362,6 +367,102 @@ impl Notifier {
         body["subject"] = page.subject.clone().into();
         body["text"] = page.text.clone().into();
         let page = page.with_webhook_body(body.to_string().into_bytes());
+        match self.deliver(item, &page, now).await {
+            Outcome::Sent { detail } if incidents.len() > 1 => {
+                let ids: Vec<String> = incidents.iter().map(|i| format!("#{}", i.id)).collect();
+                Outcome::Sent {
+                    detail: format!("{detail}; one message for incidents {}", ids.join(", ")),
+                }
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// A stakeholder message: rendered with its template from the redacted
+    /// view (unless the template is a responder's), without acknowledge links,
+    /// and sent whatever the incident's status.
+    async fn inform(
+        &self,
+        item: &OutboxItem,
+        incident: &Incident,
+        details: &serde_json::Value,
+        name: &str,
+    ) -> Outcome {
+        let now = Timestamp::now();
+        let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
+        let catalog = self.catalog();
+        let config = catalog.config();
+        // The promised next update, as it stands when the message goes out.
+        let next_update_at = match self.store.comms(incident.id).await {
+            Ok(c) => c.next_update_at,
+            Err(e) => {
+                tracing::warn!("reading incident {} communication: {e}", incident.id);
+                None
+            }
+        };
+        let facts = Facts {
+            incident,
+            service_name: catalog
+                .service(&incident.service)
+                .and_then(|s| s.name.as_deref()),
+            details,
+            url: &incident_url,
+            level: item.level,
+            round: item.round,
+            event: item.occasion.as_deref().unwrap_or("update"),
+            update: item.message.as_deref(),
+            next_update_at,
+        };
+        // A template removed since the message was planned: the stakeholder default.
+        let template = config
+            .template(name, item.level)
+            .unwrap_or_else(|| default_template(Audience::Stakeholder));
+        let rendered = match render(&template, &facts) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(template = %template.id, "rendering a stakeholder message: {e}");
+                match render(&default_template(template.audience), &facts) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Outcome::Failed {
+                            error: format!("template {:?}: {e}", template.id),
+                        };
+                    }
+                }
+            }
+        };
+        let recipient = Recipient {
+            user: &item.user,
+            contact_method: &item.contact_method,
+            level: item.level,
+            round: item.round,
+        };
+        let body = serde_json::json!({
+            "type": "incident.inform",
+            "audience": rendered.audience,
+            "template": template.id,
+            "occasion": facts.event,
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "incident": facts.redacted(),
+            "recipient": {"user": item.user, "contact_method": item.contact_method},
+            "idempotency_key": item.idempotency_key,
+            "sent_at": now.to_string(),
+        });
+        let mut page = Page::new(
+            PageIncident::from_engine(incident, &incident_url, &recipient),
+            &recipient,
+            item.address.clone(),
+            item.idempotency_key.clone(),
+            incident_url.clone(),
+        )
+        .informational()
+        .with_webhook_body(body.to_string().into_bytes());
+        (page.subject, page.text) = (rendered.subject, rendered.text);
+        self.deliver(item, &page, now).await
+    }
+
+    async fn deliver(&self, item: &OutboxItem, page: &Page, now: Timestamp) -> Outcome {
         let channels = self.channel_set();
         // A channel that is down is skipped for everyone until it recovers:
         // the page goes to the user's next contact method at once.
@@ -376,13 +477,7 @@ impl Notifier {
                 ),
             };
         }
-        match channels.send(&item.channel, &page, now).await {
-            SendResult::Delivered { detail } if incidents.len() > 1 => {
-                let ids: Vec<String> = incidents.iter().map(|i| format!("#{}", i.id)).collect();
-                Outcome::Sent {
-                    detail: format!("{detail}; one message for incidents {}", ids.join(", ")),
-                }
-            }
+        match channels.send(&item.channel, page, now).await {
             SendResult::Delivered { detail } => Outcome::Sent { detail },
             SendResult::Permanent { error } => Outcome::Failed { error },
             SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {

@@ -558,6 +558,7 @@ async fn apply(
                         new.start_level = d.start_level.unwrap_or(1);
                         new.mandatory = d.notify.clone();
                         new.priority = d.priority;
+                        new.announce = catalog.config().announcements_for(d.priority);
                         if let (Some(map), false) = (
                             details.as_object_mut(),
                             d.matched.is_empty() && d.errors.is_empty(),
@@ -657,6 +658,10 @@ async fn apply(
                 .collect();
             tx.settle_notifications(&settled, now).await?;
             for (item, outcome, urgency) in outcomes {
+                // Stakeholder messages went to every method at once: nothing to fall back to.
+                if item.audience.is_some() {
+                    continue;
+                }
                 if let (Outcome::Failed { error }, Some(urgency)) = (outcome, urgency) {
                     match next_contact(catalog, item, *urgency, now) {
                         Some(next) => tx.fall_back(item, &next, error, catalog, now).await?,
@@ -691,6 +696,15 @@ async fn apply(
                     if !t.is_noop() {
                         tx.save_transition(&t, None, catalog, now).await?;
                         batch.track(&t.incident);
+                    }
+                    if let Input::Update {
+                        actor,
+                        message,
+                        next_update_at,
+                    } = input
+                    {
+                        tx.save_status_update(*incident, message, actor, *next_update_at, now)
+                            .await?;
                     }
                     Ok(Ok(Done::Act(Box::new(t.incident))))
                 }

@@ -178,7 +178,7 @@ fn describe(r: &Record) -> String {
         text
     };
     let from_level = r.from.map(|f| f.level).unwrap_or(0);
-    match r.action {
+    let text = match r.action {
         Action::Triggered => format!(
             "Triggered by {}; level {} paging {}",
             r.actor,
@@ -215,6 +215,21 @@ fn describe(r: &Record) -> String {
         }
         Action::Acknowledged => format!("Acknowledged by {}", r.actor),
         Action::Resolved => format!("Resolved by {}", r.actor),
+        Action::StatusUpdate => format!(
+            "Status update by {}: {}",
+            r.actor,
+            r.detail["message"].as_str().unwrap_or_default()
+        ),
+    };
+    // Stakeholders told, on the same line as the event that told them.
+    let informed: Vec<&str> = r.detail["informed"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u["user"].as_str()).collect())
+        .unwrap_or_default();
+    if informed.is_empty() {
+        text
+    } else {
+        format!("{text}; informing {}", informed.join(", "))
     }
 }
 

@@ -13,7 +13,7 @@ pub(crate) struct Pending {
     pub incidents: Vec<[Value; 20]>,
     pub audit: Vec<[Value; 11]>,
     pub timeline: Vec<[Value; 6]>,
-    pub notifications: Vec<[Value; 12]>,
+    pub notifications: Vec<[Value; 15]>,
 }
 
 /// Most rows per statement: keeps every statement under SQLite's default
@@ -94,7 +94,7 @@ pub(crate) const AUDIT_COLUMNS: [&str; 11] = [
 ];
 pub(crate) const TIMELINE_COLUMNS: [&str; 6] =
     ["incident_id", "at", "kind", "actor", "message", "detail"];
-pub(crate) const NOTIFICATION_COLUMNS: [&str; 12] = [
+pub(crate) const NOTIFICATION_COLUMNS: [&str; 15] = [
     "incident_id",
     "idempotency_key",
     "user_id",
@@ -107,6 +107,9 @@ pub(crate) const NOTIFICATION_COLUMNS: [&str; 12] = [
     "due_at",
     "created_at",
     "updated_at",
+    "audience",
+    "occasion",
+    "message",
 ];
 
 impl Pending {

@@ -342,6 +342,7 @@ impl StoreTx {
                 Effect::Notify(n) => self.enqueue_notification(id, n, catalog, now).await?,
                 Effect::CancelPending => self.cancel_pending(id, now).await?,
                 Effect::Record(r) => self.record(id, r, now).await?,
+                Effect::Inform(m) => self.enqueue_message(id, m, catalog, now).await?,
             }
         }
         Ok(())

@@ -7,6 +7,7 @@
 
 mod audit;
 mod batch;
+mod comms;
 mod config;
 mod db;
 mod detectors;
@@ -20,6 +21,7 @@ mod timeline;
 mod tokens;
 
 pub use audit::NewAudit;
+pub use comms::{Comms, Roles};
 pub use config::Applied;
 pub use db::Dialect;
 pub use detectors::DetectorState;

@@ -9,6 +9,18 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_priority.sql")),
     (4, include_str!("../migrations/sqlite/0004_detectors.sql")),
     (5, include_str!("../migrations/sqlite/0005_grouping.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_stakeholders.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_incident_roles.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_status_updates.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -16,6 +28,18 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_priority.sql")),
     (4, include_str!("../migrations/postgres/0004_detectors.sql")),
     (5, include_str!("../migrations/postgres/0005_grouping.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_stakeholders.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_incident_roles.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_status_updates.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &Pool) -> Result<()> {

@@ -5,11 +5,16 @@
 //! `failed`; `pending` → `cancelled` on acknowledge or resolve. A `sending` row
 //! whose lease ran out (its sender died) is claimed again and re-sent with the
 //! same idempotency key, so receivers can drop the duplicate.
+//!
+//! Stakeholder messages are rows with an `audience` (the template to render
+//! them with): they go through the same life, except that acknowledging or
+//! resolving never cancels them.
 
 use crate::db::Row;
+use crate::db::Value;
 use crate::{Result, Store, StoreTx, ms, ts};
 use escalator_core::directory::Catalog;
-use escalator_core::engine::Notification;
+use escalator_core::engine::{Message, Notification};
 use escalator_core::ids::IncidentId;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -28,6 +33,12 @@ pub struct OutboxItem {
     pub round: u32,
     /// Attempts so far, including the one this claim is for.
     pub attempts: u32,
+    /// For a stakeholder message: the template (an audience name or an id).
+    pub audience: Option<String>,
+    /// For a stakeholder message: `level_reached`, `update`, `resolved`, `announcement`.
+    pub occasion: Option<String>,
+    /// A status update's words.
+    pub message: Option<String>,
 }
 
 /// A notification as listed for an incident.
@@ -40,6 +51,9 @@ pub struct Attempt {
     pub channel: String,
     pub level: u32,
     pub round: u32,
+    /// The template of a stakeholder message; absent for a page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     pub status: String,
     pub attempts: u32,
     pub due_at: Timestamp,
@@ -78,7 +92,8 @@ pub enum Outcome {
     },
 }
 
-const CLAIM_COLUMNS: &str = "id, incident_id, idempotency_key, user_id, contact_method, channel, address, level, round, attempts";
+const CLAIM_COLUMNS: &str = "id, incident_id, idempotency_key, user_id, contact_method, channel, address, level, round, attempts, \
+    audience, occasion, message";
 
 fn item_from_row(r: &Row) -> Result<OutboxItem> {
     Ok(OutboxItem {
@@ -92,6 +107,9 @@ fn item_from_row(r: &Row) -> Result<OutboxItem> {
         level: r.int(7)? as u32,
         round: r.int(8)? as u32,
         attempts: r.int(9)? as u32,
+        audience: r.opt_text(10)?,
+        occasion: r.opt_text(11)?,
+        message: r.opt_text(12)?,
     })
 }
 
@@ -137,6 +155,43 @@ impl StoreTx {
             ms(n.due_at).into(),
             ms(now).into(),
             ms(now).into(),
+            Value::Text(None),
+            Value::Text(None),
+            Value::Text(None),
+        ]);
+        Ok(())
+    }
+
+    /// Queues a stakeholder message (see the module documentation).
+    pub(crate) async fn enqueue_message(
+        &mut self,
+        incident: IncidentId,
+        m: &Message,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(method) = catalog
+            .user(&m.user)
+            .and_then(|u| u.contact_method(&m.contact_method))
+        else {
+            return Ok(()); // the engine read the same catalog: cannot happen
+        };
+        self.pending.notifications.push([
+            incident.0.into(),
+            m.idempotency_key(incident).into(),
+            m.user.as_str().into(),
+            m.contact_method.as_str().into(),
+            method.kind.type_name().into(),
+            method.kind.address().into(),
+            m.level.into(),
+            m.round.into(),
+            "pending".into(),
+            ms(m.due_at).into(),
+            ms(now).into(),
+            ms(now).into(),
+            m.template.clone().into(),
+            m.occasion.as_str().into(),
+            m.update.clone().into(),
         ]);
         Ok(())
     }
@@ -160,7 +215,7 @@ impl StoreTx {
             .execute(
                 "UPDATE notifications SET due_at = $1, updated_at = $1 WHERE incident_id = $2 \
                  AND user_id = $3 AND contact_method = $4 AND level = $5 AND round = $6 \
-                 AND status = 'pending' AND due_at > $1",
+                 AND status = 'pending' AND due_at > $1 AND audience IS NULL",
                 &[
                     ms(now).into(),
                     incident.0.into(),
@@ -207,7 +262,7 @@ impl StoreTx {
         let n = self
             .tx
             .execute(
-                "UPDATE notifications SET status = 'cancelled', updated_at = $2 WHERE incident_id = $1 AND status = 'pending'",
+                "UPDATE notifications SET status = 'cancelled', updated_at = $2 WHERE incident_id = $1 AND status = 'pending' AND audience IS NULL",
                 &[incident.0.into(), ms(now).into()],
             )
             .await?;
@@ -336,12 +391,77 @@ struct Settlement {
 }
 
 impl Settlement {
+    /// A stakeholder message: informed, not paged.
+    fn of_message(item: &OutboxItem, outcome: &Outcome, who: &str, template: &str) -> Self {
+        let what = format!(
+            "{} ({template})",
+            item.occasion.as_deref().unwrap_or("message")
+        );
+        let attempt = item.attempts;
+        let (status, due, error, kind, message) = match outcome {
+            Outcome::Sent { detail } => (
+                "sent",
+                None,
+                None,
+                "stakeholder_informed",
+                format!("Informed stakeholder {who} of {what}: {detail}"),
+            ),
+            Outcome::Retry { error, at } => (
+                "pending",
+                Some(*at),
+                Some(error.clone()),
+                "stakeholder_retry",
+                format!(
+                    "Attempt {attempt} to inform {who} of {what} failed: {error}; retrying at {at}"
+                ),
+            ),
+            Outcome::Deferred { reason, at } => (
+                "pending",
+                Some(*at),
+                None,
+                "stakeholder_deferred",
+                format!("Held back informing {who} of {what}: {reason}; sending at {at}"),
+            ),
+            Outcome::Delivered { detail } => (
+                "delivered",
+                None,
+                None,
+                "stakeholder_delivered",
+                format!("Delivered to stakeholder {who}: {detail}"),
+            ),
+            Outcome::Failed { error } => (
+                "failed",
+                None,
+                Some(error.clone()),
+                "stakeholder_failed",
+                format!("Gave up informing {who} of {what} after {attempt} attempt(s): {error}"),
+            ),
+            Outcome::Cancelled { reason } => (
+                "cancelled",
+                None,
+                None,
+                "stakeholder_cancelled",
+                format!("Did not inform {who} of {what}: {reason}"),
+            ),
+        };
+        Self {
+            status,
+            due,
+            error,
+            kind,
+            message,
+        }
+    }
+
     fn of(item: &OutboxItem, outcome: &Outcome) -> Self {
         let who = format!(
             "{} via {} ({})",
             item.user, item.contact_method, item.channel
         );
         let attempt = item.attempts;
+        if let Some(template) = &item.audience {
+            return Self::of_message(item, outcome, &who, template);
+        }
         let (status, due, error, kind, message) = match outcome {
             Outcome::Sent { detail } => (
                 "sent",
@@ -442,7 +562,7 @@ impl Store {
         self.pool
             .fetch_all(
                 "SELECT id, idempotency_key, user_id, contact_method, channel, level, round, status, attempts, due_at, \
-                 last_error, created_at, updated_at FROM notifications WHERE incident_id = $1 ORDER BY id",
+                 last_error, created_at, updated_at, audience FROM notifications WHERE incident_id = $1 ORDER BY id",
                 &[incident.0.into()],
             )
             .await?
@@ -462,6 +582,7 @@ impl Store {
                     last_error: r.opt_text(10)?,
                     created_at: ts(r.int(11)?)?,
                     updated_at: ts(r.int(12)?)?,
+                    audience: r.opt_text(13)?,
                 })
             })
             .collect()

@@ -3,7 +3,7 @@
 use escalator_core::audit;
 use escalator_core::auth::Role;
 use escalator_core::config::{
-    Config, ContactKind, ContactMethod, EscalationPolicy, Level, Service, Target, User,
+    Config, ContactKind, ContactMethod, EscalationPolicy, Level, Service, Stakeholder, Target, User,
 };
 use escalator_core::directory::Catalog;
 use escalator_core::duration::Duration;
@@ -11,7 +11,7 @@ use escalator_core::engine::{self, Input, NewIncident, Status};
 use escalator_core::ids::{
     ContactMethodId, DedupKey, IncidentId, PolicyId, RoutingKey, ServiceId, UserId,
 };
-use escalator_store::{IncidentFilter, Outcome, Store, testing};
+use escalator_store::{Comms, IncidentFilter, Outcome, Roles, Store, testing};
 use jiff::{SignedDuration, Timestamp};
 
 fn config() -> Config {
@@ -40,6 +40,7 @@ fn config() -> Config {
         rules: vec![],
         detectors: vec![],
         templates: vec![],
+        announcements: vec![],
         escalation_policies: vec![EscalationPolicy {
             id: PolicyId::parse("p").unwrap(),
             name: None,
@@ -48,11 +49,13 @@ fn config() -> Config {
                 Level {
                     targets: vec![Target::user(UserId::parse("alice").unwrap())],
                     backup: vec![],
+                    stakeholders: vec![],
                     escalate_after: Duration::from_secs(60),
                 },
                 Level {
                     targets: vec![Target::user(UserId::parse("bob").unwrap())],
                     backup: vec![],
+                    stakeholders: vec![],
                     escalate_after: Duration::from_secs(60),
                 },
             ],
@@ -464,7 +467,7 @@ async fn applying_the_same_configuration_twice_changes_nothing(store: Store) {
 
 async fn tokens_are_found_by_hash_only(store: Store) {
     store
-        .create_token("ops-bot", Role::Responder, "abc123", "test", t0())
+        .create_token("ops-bot", Role::Responder, None, "abc123", "test", t0())
         .await
         .unwrap();
     let t = store.token_by_hash("abc123").await.unwrap().unwrap();
@@ -626,6 +629,167 @@ async fn alert_groups_find_their_incident_and_count_firing_alerts(store: Store) 
     tx.commit().await.unwrap();
 }
 
+/// `config()` with bob kept informed (never paged) at level 1.
+fn config_with_stakeholder() -> Config {
+    let mut c = config();
+    c.escalation_policies[0].levels[0].stakeholders = vec![Stakeholder {
+        target: Target::user(UserId::parse("bob").unwrap()),
+        template: "executive".into(),
+    }];
+    c
+}
+
+async fn stakeholder_messages_survive_an_acknowledgement_and_carry_their_template(store: Store) {
+    let catalog = Catalog::new(config_with_stakeholder(), 1);
+    let id = open(&store, &catalog, "k", t0()).await;
+    let notes = store.notifications(id).await.unwrap();
+    let who: Vec<(&str, Option<&str>)> = notes
+        .iter()
+        .map(|n| (n.user.as_str(), n.audience.as_deref()))
+        .collect();
+    assert_eq!(who, vec![("alice", None), ("bob", Some("executive"))]);
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let row = tx.incident_for_update(id).await.unwrap().unwrap();
+    let t = engine::step(
+        &row.incident,
+        Input::Acknowledge {
+            actor: "user:alice".into(),
+        },
+        policy,
+        &catalog,
+        t0(),
+    )
+    .unwrap();
+    tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let status: Vec<String> = store
+        .notifications(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.status)
+        .collect();
+    assert_eq!(status, ["cancelled", "pending"], "the page only");
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx
+        .claim_notifications(t0() + secs(1), t0() + secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let m = &claimed[0];
+    assert_eq!(m.user, "bob");
+    assert_eq!(m.audience.as_deref(), Some("executive"));
+    assert_eq!(m.occasion.as_deref(), Some("level_reached"));
+    assert_eq!(m.message, None);
+    tx.settle_notification(
+        m,
+        &Outcome::Sent {
+            detail: "HTTP 200".into(),
+        },
+        t0() + secs(1),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let timeline = store.timeline(id).await.unwrap();
+    assert!(
+        timeline[0].message.contains("informing bob"),
+        "{}",
+        timeline[0].message
+    );
+    let informed = timeline
+        .iter()
+        .find(|e| e.kind == "stakeholder_informed")
+        .unwrap();
+    assert!(informed.message.contains("bob"), "{}", informed.message);
+}
+
+async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let id = open(&store, &catalog, "k", t0()).await;
+    assert_eq!(store.comms(id).await.unwrap(), Comms::default());
+    let roles = Roles {
+        commander: Some("alice".into()),
+        comms_lead: Some("bob".into()),
+        scribe: None,
+    };
+    store
+        .set_roles(id, &roles, "token:ops", t0())
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_status_update(
+        id,
+        "Rolled back",
+        "alice",
+        Some(t0() + secs(1800)),
+        t0() + secs(5),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let comms = store.comms(id).await.unwrap();
+    assert_eq!(comms.roles, roles, "an update keeps the roles");
+    assert_eq!(comms.last_update.as_deref(), Some("Rolled back"));
+    assert_eq!(comms.last_update_by.as_deref(), Some("alice"));
+    assert_eq!(comms.last_update_at, Some(t0() + secs(5)));
+    assert_eq!(comms.next_update_at, Some(t0() + secs(1800)));
+    // Changing one role keeps the update.
+    let later = Roles {
+        scribe: Some("bob".into()),
+        ..roles.clone()
+    };
+    store
+        .set_roles(id, &later, "token:ops", t0() + secs(9))
+        .await
+        .unwrap();
+    let comms = store.comms(id).await.unwrap();
+    assert_eq!(
+        (comms.roles, comms.last_update.as_deref()),
+        (later, Some("Rolled back"))
+    );
+    let timeline = store.timeline(id).await.unwrap();
+    let changes: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == "roles_changed")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "Roles set by token:ops: commander alice, comms_lead bob",
+            "Roles set by token:ops: commander alice, comms_lead bob, scribe bob"
+        ]
+    );
+    // On the audit chain too, which still verifies.
+    let entries = store.audit_entries(0, 100).await.unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == "roles_changed")
+            .count(),
+        2
+    );
+    assert_eq!(verify_audit(&store).await, 3);
+}
+
+async fn a_token_may_act_for_a_user(store: Store) {
+    store
+        .create_token(
+            "alice-laptop",
+            Role::Responder,
+            Some("alice"),
+            "h1",
+            "test",
+            t0(),
+        )
+        .await
+        .unwrap();
+    let t = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(t.user.as_deref(), Some("alice"));
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -664,6 +828,9 @@ suite!(
     incidents_page_newest_first_with_filters,
     migrations_run_once,
     alert_groups_find_their_incident_and_count_firing_alerts,
+    stakeholder_messages_survive_an_acknowledgement_and_carry_their_template,
+    roles_and_status_updates_are_kept_per_incident,
+    a_token_may_act_for_a_user,
 );
 
 #[tokio::test]

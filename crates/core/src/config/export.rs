@@ -32,7 +32,22 @@ pub fn to_yaml(config: &Config) -> String {
     if !config.templates.is_empty() {
         section(&mut out, "templates", &config.templates, template);
     }
+    if !config.announcements.is_empty() {
+        section(
+            &mut out,
+            "announcements",
+            &config.announcements,
+            announcement,
+        );
+    }
     out
+}
+
+fn announcement(out: &mut String, a: &super::Announcement) {
+    line(out, "", "priority", a.priority.as_str());
+    let notify: Vec<String> = a.notify.iter().map(target).collect();
+    line(out, ITEM, "notify", &flow_list(&notify));
+    line(out, ITEM, "template", &scalar(&a.template));
 }
 
 fn template(out: &mut String, t: &super::TemplateSpec) {
@@ -322,6 +337,18 @@ fn policy(out: &mut String, policy: &EscalationPolicy) {
             let backup: Vec<String> = level.backup.iter().map(target).collect();
             line(out, "        ", "backup", &flow_list(&backup));
         }
+        if !level.stakeholders.is_empty() {
+            let stakeholders: Vec<String> = level
+                .stakeholders
+                .iter()
+                .map(|s| {
+                    let mut t = target(&s.target);
+                    t.pop();
+                    format!("{t}, template: {}}}", scalar(&s.template))
+                })
+                .collect();
+            line(out, "        ", "stakeholders", &flow_list(&stakeholders));
+        }
         line(
             out,
             "        ",
@@ -495,7 +522,7 @@ mod tests {
     use crate::config::load::tests::EXAMPLE;
     use crate::config::{
         ContactMethod, Grouping, Integration, IntegrationKind, Level, NotificationRule, Secret,
-        SlackChannel, SmtpChannel, TwilioChannel, Urgency, load,
+        SlackChannel, SmtpChannel, Stakeholder, TwilioChannel, Urgency, load,
     };
     use crate::duration::Duration;
     use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ServiceId, TeamId, UserId};
@@ -919,6 +946,16 @@ services:
                             })
                             .collect(),
                         backup: vec![],
+                        // Every other level keeps a stakeholder informed.
+                        stakeholders: if secs % 2 == 1 {
+                            vec![Stakeholder {
+                                target: Target::user(users[0].id.clone()),
+                                template: ["executive", "exec-short"][(secs % 4 / 2) as usize]
+                                    .to_owned(),
+                            }]
+                        } else {
+                            vec![]
+                        },
                         escalate_after: Duration::from_secs(secs),
                     })
                     .collect(),
@@ -956,6 +993,7 @@ services:
                     .collect(),
             })
             .collect();
+        let users_first = users[0].id.clone();
         Config {
             channels,
             users,
@@ -965,7 +1003,19 @@ services:
             services,
             rules: vec![],
             detectors: vec![],
-            templates: vec![],
+            // Named by stakeholders above.
+            templates: vec![crate::templates::TemplateSpec {
+                id: "exec-short".into(),
+                audience: crate::templates::Audience::Executive,
+                level: None,
+                subject: "{{ title }}: \"{{ status }}\"".into(),
+                text: "{% if update %}{{ update }}\n{% endif %}{{ url }}".into(),
+            }],
+            announcements: vec![crate::config::Announcement {
+                priority: crate::rules::Priority::P1,
+                notify: vec![Target::user(users_first.clone())],
+                template: "exec-short".into(),
+            }],
         }
     }
 

@@ -46,6 +46,19 @@ pub struct Config {
     /// defaults: see [`crate::templates`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplateSpec>,
+    /// Who is informed when an incident of a priority opens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announcements: Vec<Announcement>,
+}
+
+/// `{priority: P1, notify: [{team: execs}], template: executive}`: when an
+/// incident of `priority` opens, `notify` is informed like stakeholders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub priority: crate::rules::Priority,
+    pub notify: Vec<Target>,
+    /// An audience name or a template id.
+    pub template: String,
 }
 
 /// A detector on one metric of one service; it raises an event through the
@@ -270,6 +283,19 @@ pub struct Level {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backup: Vec<Target>,
     pub escalate_after: Duration,
+    /// Kept informed (never paged) when the incident reaches this level, on
+    /// each status update and on resolve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stakeholders: Vec<Stakeholder>,
+}
+
+/// `{user: carol, template: executive}` or `{team: execs, template: exec-short}`:
+/// who is informed, and with which template (an audience name or a template id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stakeholder {
+    #[serde(flatten)]
+    pub target: Target,
+    pub template: String,
 }
 
 /// Who a level pages: users, teams or schedules, resolved at the moment the
@@ -529,6 +555,21 @@ impl Config {
     /// `default-…` id or an audience name (see [`crate::templates::find`]).
     pub fn template(&self, name: &str, level: u32) -> Option<TemplateSpec> {
         crate::templates::find(&self.templates, name, level)
+    }
+
+    /// The recipients announced to for an incident of `priority`, each with
+    /// their announcement's template.
+    pub fn announcements_for(&self, priority: Option<crate::rules::Priority>) -> Vec<Stakeholder> {
+        self.announcements
+            .iter()
+            .filter(|a| Some(a.priority) == priority)
+            .flat_map(|a| {
+                a.notify.iter().map(|t| Stakeholder {
+                    target: t.clone(),
+                    template: a.template.clone(),
+                })
+            })
+            .collect()
     }
 }
 

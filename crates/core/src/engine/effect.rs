@@ -15,6 +15,67 @@ pub enum Effect {
     CancelPending,
     /// Append to the audit chain and the incident's timeline.
     Record(Record),
+    /// Queue one message to a stakeholder's contact method (the outbox, as a
+    /// stakeholder message): never cancelled by an acknowledgement.
+    Inform(Message),
+}
+
+/// Why a stakeholder is told something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Occasion {
+    /// The incident reached the level the stakeholder is listed at.
+    LevelReached,
+    /// The commander or communications lead published a status update.
+    Update,
+    Resolved,
+    /// An incident of an announced priority opened.
+    Announcement,
+}
+
+impl Occasion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Occasion::LevelReached => "level_reached",
+            Occasion::Update => "update",
+            Occasion::Resolved => "resolved",
+            Occasion::Announcement => "announcement",
+        }
+    }
+}
+
+/// One message to one stakeholder's contact method, rendered with
+/// `template` when it is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub user: UserId,
+    pub contact_method: ContactMethodId,
+    pub level: u32,
+    pub round: u32,
+    /// An audience name or a template id.
+    pub template: String,
+    pub occasion: Occasion,
+    /// A status update's words.
+    pub update: Option<String>,
+    /// Tells repeats of an occasion apart (the update's time, in ms).
+    pub seq: i64,
+    pub due_at: Timestamp,
+}
+
+impl Message {
+    /// Unique per incident, occasion, level, round, user and contact method.
+    pub fn idempotency_key(&self, incident: IncidentId) -> String {
+        format!(
+            "inc{}-{}{}-r{}-l{}-{}-{}",
+            incident,
+            self.occasion.as_str(),
+            self.seq,
+            self.round,
+            self.level,
+            self.user,
+            self.contact_method
+        )
+    }
 }
 
 /// One planned message to one contact method.
@@ -61,6 +122,7 @@ pub enum Action {
     Exhausted,
     Acknowledged,
     Resolved,
+    StatusUpdate,
 }
 
 impl Action {
@@ -73,6 +135,7 @@ impl Action {
             Action::Exhausted => "exhausted",
             Action::Acknowledged => "acknowledged",
             Action::Resolved => "resolved",
+            Action::StatusUpdate => "status_update",
         }
     }
 }

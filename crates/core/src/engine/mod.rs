@@ -6,9 +6,9 @@ mod effect;
 #[cfg(test)]
 mod tests;
 
-pub use effect::{Action, Effect, Notification, Record, StateSnapshot};
+pub use effect::{Action, Effect, Message, Notification, Occasion, Record, StateSnapshot};
 
-use crate::config::{EscalationPolicy, Target};
+use crate::config::{EscalationPolicy, Stakeholder, Target};
 use crate::directory::Directory;
 use crate::ids::{DedupKey, IncidentId, PolicyId, ServiceId, UserId};
 use crate::rules::Priority;
@@ -109,6 +109,8 @@ pub struct NewIncident {
     pub priority: Option<Priority>,
     /// The alert group it opens, for a service that groups alerts.
     pub group_key: Option<String>,
+    /// Informed at once (never paged): the `announcements` for its priority.
+    pub announce: Vec<Stakeholder>,
 }
 
 impl NewIncident {
@@ -131,6 +133,7 @@ impl NewIncident {
             mandatory: Vec::new(),
             priority: None,
             group_key: None,
+            announce: Vec::new(),
         }
     }
 }
@@ -160,6 +163,13 @@ pub enum Input {
     },
     /// The incident's escalation timer may be due.
     Timer,
+    /// A status update from the commander or communications lead (the shell
+    /// checks who may publish): every stakeholder of the levels reached hears it.
+    Update {
+        actor: String,
+        message: String,
+        next_update_at: Option<Timestamp>,
+    },
 }
 
 /// The incident after an input, and what must happen because of it.
@@ -253,6 +263,21 @@ pub fn open(
         if incident.level > 1 {
             map.insert("start_level".into(), incident.level.into());
         }
+        if !new.announce.is_empty() {
+            let announced = inform(
+                &incident,
+                incident.level,
+                &new.announce,
+                Occasion::Announcement,
+                None,
+                0,
+                dir,
+                now,
+                &mut HashSet::new(),
+                &mut effects,
+            );
+            map.insert("announced".into(), serde_json::Value::Array(announced));
+        }
     }
     effects.insert(
         0,
@@ -332,14 +357,57 @@ pub fn step(
             next.resolved_at = Some(now);
             next.resolved_by = Some(actor.clone());
             effects.push(Effect::CancelPending);
+            let mut told = Vec::new();
+            let informed = inform_reached(
+                &next,
+                policy,
+                Occasion::Resolved,
+                None,
+                0,
+                dir,
+                now,
+                &mut told,
+            );
+            let detail = if informed.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({"informed": informed})
+            };
+            effects.push(record(Action::Resolved, actor, before, &next, None, detail));
+            effects.extend(told);
+        }
+        Input::Update {
+            actor,
+            message,
+            next_update_at,
+        } => {
+            if incident.status == Status::Resolved {
+                return Err(EngineError::Resolved);
+            }
+            let mut told = Vec::new();
+            let informed = inform_reached(
+                incident,
+                policy,
+                Occasion::Update,
+                Some(message.as_str()),
+                now.as_millisecond(),
+                dir,
+                now,
+                &mut told,
+            );
             effects.push(record(
-                Action::Resolved,
+                Action::StatusUpdate,
                 actor,
                 before,
                 &next,
                 None,
-                serde_json::json!({}),
+                serde_json::json!({
+                    "message": message,
+                    "next_update_at": next_update_at.map(|t| t.to_string()),
+                    "informed": informed,
+                }),
             ));
+            effects.extend(told);
         }
         Input::Timer => {
             let Some(due) = incident.next_escalation_at else {
@@ -561,6 +629,21 @@ fn enter_level(
         }));
     }
     out.insert("paged".into(), serde_json::Value::Array(paged));
+    let informed = inform(
+        incident,
+        n,
+        &level.stakeholders,
+        Occasion::LevelReached,
+        None,
+        0,
+        dir,
+        at,
+        &mut HashSet::new(),
+        effects,
+    );
+    if !informed.is_empty() {
+        out.insert("informed".into(), serde_json::Value::Array(informed));
+    }
     if !unavailable.is_empty() {
         out.insert("unavailable".into(), serde_json::Value::Array(unavailable));
     }
@@ -568,6 +651,85 @@ fn enter_level(
         out.insert("backup_used".into(), serde_json::Value::Bool(true));
     }
     out
+}
+
+/// Tells the stakeholders of every level the incident has reached (its
+/// current one and those below), once each, about `occasion`: the messages
+/// go into `effects`, and who was told is returned for the record.
+#[allow(clippy::too_many_arguments)]
+pub fn inform_reached(
+    incident: &Incident,
+    policy: &EscalationPolicy,
+    occasion: Occasion,
+    update: Option<&str>,
+    seq: i64,
+    dir: &dyn Directory,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) -> Vec<serde_json::Value> {
+    let mut seen = HashSet::new();
+    let mut informed = Vec::new();
+    for n in 1..=incident.level.min(policy.level_count()) {
+        let Some(level) = policy.level(n) else {
+            continue;
+        };
+        informed.extend(inform(
+            incident,
+            incident.level,
+            &level.stakeholders,
+            occasion,
+            update,
+            seq,
+            dir,
+            at,
+            &mut seen,
+            effects,
+        ));
+    }
+    informed
+}
+
+/// Plans a message to every contact method of each stakeholder not yet in
+/// `seen` (notification rules and availability do not apply: nobody is paged).
+#[allow(clippy::too_many_arguments)]
+pub fn inform(
+    incident: &Incident,
+    level: u32,
+    stakeholders: &[Stakeholder],
+    occasion: Occasion,
+    update: Option<&str>,
+    seq: i64,
+    dir: &dyn Directory,
+    at: Timestamp,
+    seen: &mut HashSet<UserId>,
+    effects: &mut Vec<Effect>,
+) -> Vec<serde_json::Value> {
+    let mut informed = Vec::new();
+    for s in stakeholders {
+        for c in dir.resolve(&s.target, at) {
+            if !seen.insert(c.user.clone()) {
+                continue;
+            }
+            let methods = dir.contact_methods(&c.user);
+            for contact_method in &methods {
+                effects.push(Effect::Inform(Message {
+                    user: c.user.clone(),
+                    contact_method: contact_method.clone(),
+                    level,
+                    round: incident.round,
+                    template: s.template.clone(),
+                    occasion,
+                    update: update.map(str::to_owned),
+                    seq,
+                    due_at: at,
+                }));
+            }
+            if !methods.is_empty() {
+                informed.push(serde_json::json!({"user": c.user, "template": s.template}));
+            }
+        }
+    }
+    informed
 }
 
 /// Plans notifications for every available user `targets` resolve to, once each.

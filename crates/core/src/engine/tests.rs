@@ -61,6 +61,7 @@ fn policy(levels: Vec<(Vec<Target>, u64)>, repeat: u32) -> EscalationPolicy {
             .map(|(targets, secs)| Level {
                 targets,
                 backup: vec![],
+                stakeholders: vec![],
                 escalate_after: Duration::from_secs(secs),
             })
             .collect(),
@@ -450,6 +451,163 @@ fn legal(from: Status, to: Status, action: Action) -> bool {
     }
 }
 
+fn informed(effects: &[Effect]) -> Vec<(String, String, u32, Occasion)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Inform(m) => Some((
+                m.user.to_string(),
+                m.contact_method.to_string(),
+                m.level,
+                m.occasion,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `two_levels` with dave (two contact methods) kept informed at level 2.
+fn with_stakeholder() -> (EscalationPolicy, Catalog) {
+    let (mut p, c) = two_levels();
+    p.levels[1].stakeholders = vec![crate::config::Stakeholder {
+        target: Target::user(uid("dave")),
+        template: "executive".into(),
+    }];
+    let mut users = c.config().users.clone();
+    users.push(user("dave", &[("mail", 0), ("chat", 3600)]));
+    (p, catalog(users, c.config().teams.clone()))
+}
+
+#[test]
+fn stakeholders_are_informed_on_every_method_when_their_level_is_reached_not_before() {
+    let (p, c) = with_stakeholder();
+    let opened = open(new_incident(), &p, &c, t0()).unwrap();
+    assert!(informed(&opened.effects).is_empty(), "not at level 1");
+    let t = step(&opened.incident, Input::Timer, &p, &c, t0() + secs(900)).unwrap();
+    let mut got = informed(&t.effects);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("dave".into(), "chat".into(), 2, Occasion::LevelReached),
+            ("dave".into(), "mail".into(), 2, Occasion::LevelReached),
+        ]
+    );
+    // Rules do not apply: both at once, and dave is not paged.
+    assert!(t.effects.iter().all(|e| match e {
+        Effect::Inform(m) => m.due_at == t0() + secs(900),
+        Effect::Notify(n) => n.user.as_str() != "dave",
+        _ => true,
+    }));
+    let Effect::Record(r) = &t.effects[0] else {
+        panic!("record first")
+    };
+    assert_eq!(r.detail["informed"][0]["user"], "dave");
+}
+
+#[test]
+fn stakeholders_of_reached_levels_are_informed_on_resolve_but_not_on_acknowledge() {
+    let (p, c) = with_stakeholder();
+    let opened = open(new_incident(), &p, &c, t0()).unwrap().incident;
+    let at_two = step(&opened, Input::Timer, &p, &c, t0() + secs(900))
+        .unwrap()
+        .incident;
+    let ack = step(
+        &at_two,
+        Input::Acknowledge { actor: "a".into() },
+        &p,
+        &c,
+        t0() + secs(901),
+    )
+    .unwrap();
+    assert!(informed(&ack.effects).is_empty());
+    let resolved = step(
+        &ack.incident,
+        Input::Resolve { actor: "a".into() },
+        &p,
+        &c,
+        t0() + secs(902),
+    )
+    .unwrap();
+    assert_eq!(informed(&resolved.effects).len(), 2);
+    assert!(
+        informed(&resolved.effects)
+            .iter()
+            .all(|m| m.3 == Occasion::Resolved)
+    );
+    // Resolving at level 1 tells nobody: dave's level was never reached.
+    let early = step(&opened, Input::Resolve { actor: "a".into() }, &p, &c, t0()).unwrap();
+    assert!(informed(&early.effects).is_empty());
+}
+
+#[test]
+fn a_status_update_reaches_the_stakeholders_of_every_level_reached() {
+    let (p, c) = with_stakeholder();
+    let opened = open(new_incident(), &p, &c, t0()).unwrap().incident;
+    let update = |at: Timestamp| Input::Update {
+        actor: "alice".into(),
+        message: "Rolled back; watching.".into(),
+        next_update_at: Some(at + secs(1800)),
+    };
+    let at_one = step(&opened, update(t0()), &p, &c, t0()).unwrap();
+    assert!(informed(&at_one.effects).is_empty(), "level 2 not reached");
+    let at_two = step(&opened, Input::Timer, &p, &c, t0() + secs(900))
+        .unwrap()
+        .incident;
+    let t = step(&at_two, update(t0() + secs(950)), &p, &c, t0() + secs(950)).unwrap();
+    let messages: Vec<&Message> = t
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Inform(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.occasion == Occasion::Update
+        && m.update.as_deref() == Some("Rolled back; watching.")
+        && m.template == "executive"));
+    assert!(matches!(&t.effects[0], Effect::Record(r) if r.action == Action::StatusUpdate));
+    // Two updates are two messages: their idempotency keys differ.
+    let again = step(&at_two, update(t0() + secs(960)), &p, &c, t0() + secs(960)).unwrap();
+    let key = |e: &Effect| match e {
+        Effect::Inform(m) => Some(m.idempotency_key(IncidentId(7))),
+        _ => None,
+    };
+    assert_ne!(
+        t.effects.iter().find_map(key),
+        again.effects.iter().find_map(key)
+    );
+}
+
+#[test]
+fn announcements_inform_their_recipients_when_the_incident_opens() {
+    let (p, c) = with_stakeholder();
+    let mut new = new_incident();
+    new.announce = vec![crate::config::Stakeholder {
+        target: Target::user(uid("dave")),
+        template: "executive".into(),
+    }];
+    let t = open(new, &p, &c, t0()).unwrap();
+    let mut got = informed(&t.effects);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("dave".into(), "chat".into(), 1, Occasion::Announcement),
+            ("dave".into(), "mail".into(), 1, Occasion::Announcement),
+        ]
+    );
+    let Effect::Record(r) = &t.effects[0] else {
+        panic!("record first")
+    };
+    assert_eq!(r.detail["announced"][0]["user"], "dave");
+    assert!(
+        notified(&t.effects).iter().all(|n| n.0 != "dave"),
+        "not paged"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -477,6 +635,9 @@ proptest! {
                         }
                     }
                     Effect::CancelPending => {}
+                    Effect::Inform(m) => {
+                        prop_assert!(keys.insert(m.idempotency_key(IncidentId(1))), "informed twice: {:?}", m);
+                    }
                 }
             }
             Ok(())

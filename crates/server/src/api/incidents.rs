@@ -45,6 +45,11 @@ pub struct IncidentView {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub url: String,
+    /// Incident roles: commander, comms_lead, scribe (user ids or null);
+    /// shown when one incident is read, not in lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub roles: Option<escalator_store::Roles>,
 }
 
 impl IncidentView {
@@ -71,6 +76,7 @@ impl IncidentView {
             resolved_by: i.resolved_by.clone(),
             details,
             url: format!("{public_url}/api/v1/incidents/{}", i.id),
+            roles: None,
         }
     }
     fn from_row(r: IncidentRow, public_url: &str) -> Self {
@@ -172,10 +178,9 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(IncidentView::from_row(
-        load(&app, id).await?,
-        &app.public_url,
-    )))
+    let mut view = IncidentView::from_row(load(&app, id).await?, &app.public_url);
+    view.roles = Some(app.store.comms(IncidentId(id)).await?.roles);
+    Ok(Json(view))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -241,7 +246,11 @@ pub async fn notifications(
     }))
 }
 
-async fn act(app: &AppState, id: i64, input: Input) -> Result<Json<IncidentView>, ApiError> {
+pub(super) async fn act(
+    app: &AppState,
+    id: i64,
+    input: Input,
+) -> Result<Json<IncidentView>, ApiError> {
     match app
         .runner
         .submit(Work::Act {

@@ -4,6 +4,7 @@
 pub mod ack;
 pub mod alertmanager;
 pub mod auth;
+pub mod comms;
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -67,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::acknowledge))
         .routes(routes!(incidents::resolve))
         .routes(routes!(incidents::escalate))
+        .routes(routes!(comms::set_roles))
+        .routes(routes!(comms::publish_update))
         .routes(routes!(ack::ack_get, ack::ack_post))
         .routes(routes!(directory::services))
         .routes(routes!(directory::service))

@@ -54,6 +54,7 @@ pub async fn preview(
         .template(&id, incident.level)
         .ok_or_else(|| ApiError::not_found(format!("template {id:?} not found")))?;
     let url = format!("{}/api/v1/incidents/{}", app.public_url, incident.id);
+    let comms = app.store.comms(incident.id).await?;
     let facts = Facts {
         incident,
         service_name: catalog
@@ -64,8 +65,8 @@ pub async fn preview(
         level: incident.level,
         round: incident.round,
         event: "preview",
-        update: None,
-        next_update_at: None,
+        update: comms.last_update.as_deref(),
+        next_update_at: comms.next_update_at,
     };
     let r = render(&template, &facts).map_err(|e| {
         ApiError::new(

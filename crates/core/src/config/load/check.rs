@@ -4,9 +4,10 @@
 use super::ConfigError;
 use super::tree::*;
 use crate::config::{
-    Audience, Config, DataClassification, Day, DetectorSpec, EscalationPolicy, Filter, Grouping,
-    Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule, Override, Restriction,
-    Rotation, Schedule, Service, Target, TargetKind, Team, TemplateSpec, Urgency, User, Window,
+    Announcement, Audience, Config, DataClassification, Day, DetectorSpec, EscalationPolicy,
+    Filter, Grouping, Integration, IntegrationKind, Layer, Level, Mapping, NotificationRule,
+    Override, Restriction, Rotation, Schedule, Service, Stakeholder, Target, TargetKind, Team,
+    TemplateSpec, Urgency, User, Window,
 };
 use crate::duration::Duration;
 use crate::ids::{
@@ -135,6 +136,7 @@ impl Checker {
             "rules",
             "detectors",
             "templates",
+            "announcements",
         ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
@@ -153,6 +155,7 @@ impl Checker {
             rules: self.items(&f, "rules", None, Self::rule),
             detectors: self.items(&f, "detectors", None, Self::detector),
             templates: self.items(&f, "templates", None, Self::template),
+            announcements: self.items(&f, "announcements", None, Self::announcement),
         };
         self.check_channel_needs(&declared);
         self.check_template_references();
@@ -321,6 +324,39 @@ impl Checker {
             return None;
         }
         Some(spec)
+    }
+
+    /// `{priority: P1, notify: [{team: execs}], template: executive}`;
+    /// `template` defaults to `executive`.
+    pub(super) fn announcement(&mut self, node: &Node, path: String) -> Option<Announcement> {
+        let f = self.fields(node, &path, &["priority", "notify", "template"])?;
+        let priority = self.required(&f, "priority").and_then(|n| {
+            let p = f.path("priority");
+            let text = self.text(n, &p)?;
+            text.parse::<Priority>()
+                .map_err(|e| self.error(n.pos, &p, e.to_string()))
+                .ok()
+        });
+        let notify = self.items(
+            &f,
+            "notify",
+            Some("must name at least one user or team"),
+            Self::target,
+        );
+        let template = match f.get("template") {
+            Some(n) => {
+                let p = f.path("template");
+                let name = self.text(n, &p)?.to_owned();
+                self.template_refs.push((n.pos, p, name.clone()));
+                name
+            }
+            None => Audience::Executive.as_str().to_owned(),
+        };
+        Some(Announcement {
+            priority: priority?,
+            notify,
+            template,
+        })
     }
 
     /// Every template name used must be an audience, a default or a configured id.
@@ -632,7 +668,8 @@ impl Checker {
     }
 
     pub(super) fn level(&mut self, node: &Node, path: String) -> Option<Level> {
-        let f = self.fields(node, &path, &["targets", "backup", "escalate_after"])?;
+        let keys = ["targets", "backup", "escalate_after", "stakeholders"];
+        let f = self.fields(node, &path, &keys)?;
         let targets = self.items(
             &f,
             "targets",
@@ -640,6 +677,7 @@ impl Checker {
             Self::target,
         );
         let backup = self.items(&f, "backup", None, Self::target);
+        let stakeholders = self.items(&f, "stakeholders", None, Self::stakeholder);
         let escalate_after = self.required(&f, "escalate_after").and_then(|n| {
             let path = f.path("escalate_after");
             let after = self.duration(n, &path)?;
@@ -652,6 +690,48 @@ impl Checker {
             targets,
             backup,
             escalate_after: escalate_after?,
+            stakeholders,
+        })
+    }
+
+    /// `{user: carol, template: executive}` or `{team: execs, template: exec-short}`;
+    /// `template` defaults to `stakeholder`.
+    pub(super) fn stakeholder(&mut self, node: &Node, path: String) -> Option<Stakeholder> {
+        const SHAPE: &str =
+            "expected a mapping such as {user: carol, template: executive} or {team: execs}";
+        if !matches!(node.value, Value::Map(_) | Value::Invalid) {
+            self.error(node.pos, &path, SHAPE);
+            return None;
+        }
+        let f = self.fields(node, &path, &["user", "team", "template"])?;
+        let target = match (f.raw("user"), f.raw("team")) {
+            (Some(n), None) => self
+                .reference(Kind::User, n, &f.path("user"), UserId::parse)
+                .map(Target::user),
+            (None, Some(n)) => self
+                .reference(Kind::Team, n, &f.path("team"), TeamId::parse)
+                .map(Target::team),
+            (Some(_), Some(_)) => {
+                self.error(f.pos, &path, "a stakeholder names one user or one team");
+                None
+            }
+            (None, None) => {
+                self.error(f.pos, &path, SHAPE);
+                None
+            }
+        };
+        let template = match f.get("template") {
+            Some(n) => {
+                let p = f.path("template");
+                let name = self.text(n, &p)?.to_owned();
+                self.template_refs.push((n.pos, p, name.clone()));
+                name
+            }
+            None => Audience::Stakeholder.as_str().to_owned(),
+        };
+        Some(Stakeholder {
+            target: target?,
+            template,
         })
     }
 

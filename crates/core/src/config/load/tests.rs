@@ -221,7 +221,7 @@ users: [{id: alice}]
                 5,
                 9,
                 "escalation_policies[0].levels[0].escalate_afer",
-                "unknown key \"escalate_afer\"; expected one of: targets, backup, escalate_after"
+                "unknown key \"escalate_afer\"; expected one of: targets, backup, escalate_after, stakeholders"
             ),
         ]
     );
@@ -235,7 +235,7 @@ fn unknown_top_level_keys_are_errors() {
             2,
             1,
             "service",
-            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors, templates"
+            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors, templates, announcements"
         )
     );
     assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
@@ -1072,4 +1072,107 @@ fn template_keys_are_checked() {
     .map(|(l, p, m)| (l, p.to_owned(), m))
     .collect();
     assert_eq!(found, expected);
+}
+
+/// `EXAMPLE` with level 2 of `payments` keeping `stakeholders` (flow YAML) informed.
+fn with_stakeholders(stakeholders: &str) -> (String, usize) {
+    let text = EXAMPLE.replacen(
+        "      - targets: [{user: bob}, {team: sre}]\n        escalate_after: 15m\n",
+        &format!(
+            "      - targets: [{{user: bob}}, {{team: sre}}]\n        escalate_after: 15m\n        stakeholders: {stakeholders}\n"
+        ),
+        1,
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("stakeholders:"))
+        .expect("inserted")
+        + 1;
+    (text, line)
+}
+
+#[test]
+fn loads_stakeholders_per_level_with_their_template() {
+    let (text, _) = with_stakeholders("[{user: alice, template: executive}, {team: sre}]");
+    let config = load(&text).unwrap();
+    let level = &config.escalation_policies[0].levels[1];
+    assert_eq!(level.stakeholders.len(), 2);
+    assert_eq!(level.stakeholders[0].template, "executive");
+    assert_eq!(level.stakeholders[1].template, "stakeholder", "the default");
+    assert_eq!(
+        level.stakeholders[1].target,
+        Target::team(TeamId::parse("sre").unwrap())
+    );
+    assert_eq!(load(&crate::config::to_yaml(&config)), Ok(config));
+}
+
+#[test]
+fn stakeholders_must_name_known_people_and_templates() {
+    let (text, line) = with_stakeholders(
+        "[{user: zed, template: executive}, {team: sre, template: board-memo}, {user: alice, team: sre}]",
+    );
+    let all = errors(&text);
+    let paths: Vec<(usize, &str, &str)> = all
+        .iter()
+        .map(|(l, _, p, m)| (*l, p.as_str(), m.as_str()))
+        .collect();
+    let path = "escalation_policies[0].levels[1].stakeholders";
+    assert_eq!(
+        paths,
+        vec![
+            (line, &*format!("{path}[0].user"), "unknown user \"zed\""),
+            (
+                line,
+                &*format!("{path}[1].template"),
+                "unknown template \"board-memo\"; expected a template id or one of: responder, stakeholder, executive, external"
+            ),
+            (
+                line,
+                &*format!("{path}[2]"),
+                "a stakeholder names one user or one team"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_stakeholder_may_name_a_configured_template() {
+    let (text, _) = with_stakeholders("[{user: alice, template: exec-short}]");
+    let text = format!(
+        "{text}templates:\n  - {{id: exec-short, audience: executive, subject: s, text: t}}\n"
+    );
+    assert!(load(&text).is_ok());
+}
+
+#[test]
+fn loads_announcements_by_priority() {
+    let (text, base) = example_with(
+        "announcements:\n  - {priority: P1, notify: [{team: sre}], template: executive}\n  - {priority: P9, notify: []}\n",
+    );
+    let all = errors(&text);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(
+        (all[0].0, all[0].2.as_str()),
+        (base + 3, "announcements[1].priority")
+    );
+    assert_eq!(
+        (all[1].0, all[1].2.as_str()),
+        (base + 3, "announcements[1].notify")
+    );
+    assert_eq!(all[1].3, "must name at least one user or team");
+    let (text, _) = example_with("announcements:\n  - {priority: P1, notify: [{team: sre}]}\n");
+    let config = load(&text).unwrap();
+    assert_eq!(config.announcements[0].template, "executive");
+    assert_eq!(
+        config
+            .announcements_for(Some(crate::rules::Priority::P1))
+            .len(),
+        1
+    );
+    assert!(
+        config
+            .announcements_for(Some(crate::rules::Priority::P2))
+            .is_empty()
+    );
+    assert_eq!(load(&crate::config::to_yaml(&config)), Ok(config));
 }

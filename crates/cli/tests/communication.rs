@@ -1,0 +1,360 @@
+//! Communication end to end on the real binary, on SQLite and PostgreSQL:
+//! templates per audience and level, a stakeholder kept informed (not paged)
+//! as the incident climbs and resolves, incident roles, status updates by the
+//! commander, and template previews.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn config(receiver: &Receiver) -> String {
+    format!(
+        r#"users:
+  - id: alice
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{a}"}}
+  - id: bob
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{b}"}}
+  - id: carol
+    name: Carol Exec
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{c}"}}
+escalation_policies:
+  - id: payments
+    levels:
+      - targets: [{{user: alice}}]
+        escalate_after: 1s
+      - targets: [{{user: bob}}]
+        escalate_after: 1h
+        stakeholders: [{{user: carol, template: exec-short}}]
+services:
+  - id: payments-api
+    name: Payments API
+    escalation_policy: payments
+    integrations:
+      - {{type: events_v2, key: "{KEY}"}}
+templates:
+  - id: exec-short
+    audience: executive
+    subject: "{{{{ service.name }}}}: {{{{ summary }}}}"
+    text: "{{{{ status }}}} L{{{{ level }}}}{{% if update %}} | {{{{ update }}}}{{% endif %}}{{% if next_update_at %}} | next by {{{{ next_update_at }}}}{{% endif %}} [{{{{ custom_details.secret }}}}{{{{ details }}}}]"
+  - id: l2-responder
+    audience: responder
+    level: 2
+    subject: "L2 {{{{ title }}}} {{{{ custom_details.secret }}}}"
+    text: "Take over #{{{{ id }}}}"
+"#,
+        a = receiver.url("/alice"),
+        b = receiver.url("/bob"),
+        c = receiver.url("/carol"),
+    )
+}
+
+/// Messages carol got for `occasion`.
+fn carol(receiver: &Receiver, occasion: &str) -> Vec<Value> {
+    receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/carol" && r.body["occasion"] == occasion)
+        .map(|r| r.body)
+        .collect()
+}
+
+async fn put(server: &Server, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = server
+        .http
+        .put(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn user_token(db: &str, name: &str, user: &str) -> String {
+    let out = cli(&[
+        "token",
+        "create",
+        "--name",
+        name,
+        "--role",
+        "responder",
+        "--user",
+        user,
+        "--database",
+        db,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn stakeholders_roles_updates_and_previews(db: &str) {
+    let receiver = Receiver::start().await;
+    let server = Server::start(db, &config(&receiver));
+    let viewer = token(db, "viewer");
+    let responder = token(db, "responder");
+    let alice = user_token(db, "alice-laptop", "alice");
+    let bob = user_token(db, "bob-phone", "bob");
+
+    let (status, _) = server
+        .enqueue(json!({
+            "routing_key": KEY, "event_action": "trigger", "dedup_key": "checkout-5xx",
+            "payload": {"summary": "Checkout errors", "source": "db-1", "severity": "critical",
+                        "custom_details": {"secret": "s3cr3t-token"}}
+        }))
+        .await;
+    assert_eq!(status, 202);
+
+    // Level 1 pages alice with the built-in responder template.
+    let page = eventually(Duration::from_secs(10), "alice paged", || async {
+        receiver.received().into_iter().find(|r| r.path == "/alice")
+    })
+    .await;
+    let id = page.body["incident"]["id"].as_i64().unwrap();
+    assert_eq!(
+        page.body["subject"],
+        format!("#{id} Checkout errors (payments-api, triggered)")
+    );
+
+    // Level 2 (after 1s): bob is paged with the level-2 responder template,
+    // which sees the details; carol is informed, not paged, and sees none.
+    let reached = eventually(Duration::from_secs(15), "carol informed", || async {
+        carol(&receiver, "level_reached").into_iter().next()
+    })
+    .await;
+    assert_eq!(reached["type"], "incident.inform");
+    assert_eq!(reached["audience"], "executive");
+    assert_eq!(reached["template"], "exec-short");
+    assert_eq!(reached["subject"], "Payments API: Checkout errors");
+    assert_eq!(reached["text"], "triggered L2 []");
+    assert_eq!(reached["incident"]["level"], 2);
+    let raw = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/carol")
+        .map(|r| String::from_utf8_lossy(&r.raw).into_owned())
+        .collect::<String>();
+    for leak in ["s3cr3t", "db-1", "checkout-5xx", "/api/v1/ack"] {
+        assert!(!raw.contains(leak), "{leak} reached a stakeholder: {raw}");
+    }
+    let bob_page = eventually(Duration::from_secs(10), "bob paged", || async {
+        receiver.received().into_iter().find(|r| r.path == "/bob")
+    })
+    .await;
+    assert_eq!(bob_page.body["subject"], "L2 Checkout errors s3cr3t-token");
+    assert_eq!(bob_page.body["text"], format!("Take over #{id}"));
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .filter(|r| r.path == "/carol")
+            .all(|r| r.body["incident"]["level"] == 2 && r.body["type"] == "incident.inform"),
+        "carol heard of level 1"
+    );
+
+    // Roles: set over the API and the CLI, shown on the incident.
+    let path = format!("/api/v1/incidents/{id}/roles");
+    let (status, body) = put(&server, &path, &responder, json!({"commander": "alice"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["roles"]["commander"], "alice");
+    let (status, body) = put(&server, &path, &responder, json!({"scribe": "zed"})).await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("scribe"))
+    );
+    let (status, _) = put(&server, &path, &viewer, json!({"scribe": "bob"})).await;
+    assert_eq!(status, 403);
+    let out = cli(&[
+        "incidents",
+        "roles",
+        &id.to_string(),
+        "--comms-lead",
+        "carol",
+        "--scribe",
+        "bob",
+        "--url",
+        &server.url(""),
+        "--token",
+        &responder,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, incident) = server
+        .get(&format!("/api/v1/incidents/{id}"), &viewer)
+        .await;
+    assert_eq!(
+        incident["roles"],
+        json!({"commander": "alice", "comms_lead": "carol", "scribe": "bob"})
+    );
+
+    // Status updates: the commander may publish; bob (the scribe) and a
+    // token bound to nobody (without the manager role) may not.
+    let updates = format!("/api/v1/incidents/{id}/updates");
+    let update = json!({"message": "Rolled back the deploy", "next_update_in": "30m"});
+    let (status, body) = server.post(&updates, &bob, update.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.post(&updates, &responder, update.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.post(&updates, &alice, update).await;
+    assert_eq!(status, 200, "{body}");
+    let told = eventually(Duration::from_secs(10), "carol gets the update", || async {
+        carol(&receiver, "update").into_iter().next()
+    })
+    .await;
+    let text = told["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("triggered L2 | Rolled back the deploy | next by ")
+            && text.ends_with("[]"),
+        "{text}"
+    );
+
+    // Previews: a configured template, a default, an audience name.
+    let preview = |template: &str| {
+        let path = format!("/api/v1/templates/{template}/preview?incident={id}");
+        let (server, viewer) = (&server, &viewer);
+        async move { server.get(&path, viewer).await }
+    };
+    let (status, p) = preview("exec-short").await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["audience"], "executive");
+    assert_eq!(p["subject"], "Payments API: Checkout errors");
+    assert!(
+        p["text"]
+            .as_str()
+            .unwrap()
+            .contains("Rolled back the deploy")
+    );
+    let (_, p) = preview("default-responder").await;
+    assert_eq!(p["audience"], "responder");
+    assert_eq!(
+        p["text"],
+        format!("Incident #{id} on payments-api is triggered: Checkout errors. Level 2, round 1.")
+    );
+    let (_, p) = preview("responder").await;
+    assert_eq!(
+        p["subject"], "L2 Checkout errors s3cr3t-token",
+        "the level-2 override"
+    );
+    let (_, p) = preview("default-external").await;
+    assert!(!p["text"].as_str().unwrap().contains("s3cr3t"));
+    assert_eq!(preview("nope").await.0, 404);
+    let out = cli(&[
+        "templates",
+        "preview",
+        "--template",
+        "default-stakeholder",
+        "--incident",
+        &id.to_string(),
+        "--url",
+        &server.url(""),
+        "--token",
+        &viewer,
+        "--output",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["audience"], "stakeholder");
+
+    // An acknowledgement does not cancel stakeholder messages; resolving
+    // informs carol again.
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/incidents/{id}/acknowledge"),
+            &responder,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &responder,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let resolved = eventually(
+        Duration::from_secs(10),
+        "carol told of the resolve",
+        || async { carol(&receiver, "resolved").into_iter().next() },
+    )
+    .await;
+    assert!(
+        resolved["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("resolved L2")
+    );
+    assert_eq!(
+        carol(&receiver, "level_reached").len(),
+        1,
+        "told once per occasion"
+    );
+
+    // Every message is on the timeline.
+    let (_, timeline) = server
+        .get(&format!("/api/v1/incidents/{id}/timeline"), &viewer)
+        .await;
+    let kinds: Vec<&str> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["roles_changed", "status_update", "stakeholder_informed"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    eventually(
+        Duration::from_secs(10),
+        "three stakeholder messages logged",
+        || async {
+            let (_, t) = server
+                .get(&format!("/api/v1/incidents/{id}/timeline"), &viewer)
+                .await;
+            let n = t["entries"]
+                .as_array()?
+                .iter()
+                .filter(|e| e["kind"] == "stakeholder_informed")
+                .count();
+            (n == 3).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stakeholders_roles_updates_and_previews_on_sqlite_and_postgres() {
+    for db in databases().await {
+        stakeholders_roles_updates_and_previews(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_syntax_error_fails_validation_with_its_position() {
+    let receiver = Receiver::start().await;
+    let broken = config(&receiver).replace("Take over #{{ id }}", "Take over #{{ id");
+    let file = temp_file("broken.yaml", &broken);
+    let out = cli(&["validate", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(err.contains("templates[1].text"), "{err}");
+    assert!(err.contains("l2-responder"), "{err}");
+}
