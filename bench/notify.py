@@ -53,7 +53,8 @@ def open_paced(url, run_id, count, rate, threads):
     bad = [0] * threads
     lag = [[] for _ in range(threads)]
     errors = []
-    t0 = time.monotonic() + 0.2  # let every thread connect first
+    started = time.monotonic()
+    t0 = started + 0.2 if rate > 0 else started  # paced: a moment for every thread to start
 
     def worker(t):
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
