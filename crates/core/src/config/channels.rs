@@ -85,6 +85,10 @@ pub enum SecretError {
     BadReference(String),
     #[error("environment variable {0} is not set")]
     Unset(String),
+    #[error(
+        "write the secret as ${{env:NAME}} and set NAME in the server's environment: a secret written out would be stored with the configuration and printed by export"
+    )]
+    Literal,
 }
 
 impl Secret {
@@ -93,7 +97,10 @@ impl Secret {
         if text.is_empty() {
             return Err(SecretError::Empty);
         }
-        if text.starts_with("${env:") && env_name(text).is_none() {
+        if !text.starts_with("${env:") {
+            return Err(SecretError::Literal);
+        }
+        if env_name(text).is_none() {
             return Err(SecretError::BadReference(text.to_owned()));
         }
         Ok(Secret(text.to_owned()))
@@ -182,17 +189,18 @@ mod tests {
     }
 
     #[test]
-    fn a_literal_is_its_own_value() {
-        let s = Secret::parse("hunter2").unwrap();
-        assert_eq!(s.env_name(), None);
-        assert_eq!(s.resolve_with(|_| unreachable!()), Ok("hunter2".to_owned()));
+    fn a_secret_written_out_is_refused() {
+        assert_eq!(Secret::parse("hunter2"), Err(SecretError::Literal));
+        assert!(SecretError::Literal.to_string().contains("${env:NAME}"));
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let s = Secret::parse("hunter2").unwrap();
+        let s = Secret::parse("${env:HUNTER}").unwrap();
+        let shown = s.resolve_with(|_| Some("hunter2".into())).unwrap();
+        assert_eq!(shown, "hunter2");
         assert_eq!(format!("{s:?}"), "***");
-        assert!(!format!("{:?}", Some(s)).contains("hunter2"));
+        assert!(!format!("{:?}", Some(s)).contains("HUNTER"));
     }
 
     #[test]

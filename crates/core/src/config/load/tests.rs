@@ -733,7 +733,7 @@ fn loads_channels_every_contact_kind_and_urgency() {
 #[test]
 fn channel_defaults_apply_when_keys_are_left_out() {
     let config = load(
-        "channels:\n  smtp: {host: mail, from: a@b.c}\n  slack: {bot_token: t}\n  twilio: {account_sid: AC1, auth_token: t, from: \"+15005550006\"}\n",
+        "channels:\n  smtp: {host: mail, from: a@b.c}\n  slack: {bot_token: \"${env:T}\"}\n  twilio: {account_sid: AC1, auth_token: \"${env:T}\", from: \"+15005550006\"}\n",
     )
     .unwrap();
     let smtp = config.channels.smtp.unwrap();
@@ -752,8 +752,8 @@ fn contact_addresses_are_checked_for_their_kind() {
     let text = r#"
 channels:
   smtp: {host: mail, from: a@b.c}
-  slack: {bot_token: t}
-  twilio: {account_sid: AC1, auth_token: t, from: "+15005550006"}
+  slack: {bot_token: "${env:T}"}
+  twilio: {account_sid: AC1, auth_token: "${env:T}", from: "+15005550006"}
 users:
   - id: alice
     contact_methods:
@@ -842,7 +842,7 @@ users:
 
 #[test]
 fn a_broken_channel_section_is_not_also_reported_missing() {
-    let text = "channels:\n  slack: {signing_secret: s}\nusers:\n  - id: alice\n    contact_methods:\n      - {id: d, type: slack, user: U024BE7LH}\n";
+    let text = "channels:\n  slack: {signing_secret: \"${env:S}\"}\nusers:\n  - id: alice\n    contact_methods:\n      - {id: d, type: slack, user: U024BE7LH}\n";
     assert_eq!(
         one_error(text),
         e(
@@ -904,7 +904,7 @@ fn channel_settings_are_checked() {
 channels:
   smtp: {host: "", port: 70000, from: a@b.c, password: "${env:NO-DASH}"}
   slack: {api_url: "slack.com", bot_token: ""}
-  twilio: {account_sid: AC1, auth_token: t, from: "015005550006", region: eu}
+  twilio: {account_sid: AC1, auth_token: "${env:T}", from: "015005550006", region: eu}
 "#;
     assert_eq!(
         errors(text),
@@ -936,13 +936,13 @@ channels:
             ),
             e(
                 5,
-                51,
+                60,
                 "channels.twilio.from",
                 r#""015005550006" is not an E.164 number such as +4915112345678 (+ and 8 to 15 digits)"#
             ),
             e(
                 5,
-                67,
+                76,
                 "channels.twilio.region",
                 r#"unknown key "region"; expected one of: api_url, account_sid, auth_token, from, min_interval"#
             ),
@@ -1175,4 +1175,15 @@ fn loads_announcements_by_priority() {
             .is_empty()
     );
     assert_eq!(load(&crate::config::to_yaml(&config)), Ok(config));
+}
+
+#[test]
+fn a_secret_written_out_is_refused_with_the_way_to_write_it() {
+    let text = "channels:\n  slack: {bot_token: xoxb-123}\n";
+    let (line, column, path, message) = one_error(text);
+    assert_eq!(
+        (line, column, path.as_str()),
+        (2, 22, "channels.slack.bot_token")
+    );
+    assert!(message.contains("${env:NAME}"), "{message}");
 }
