@@ -358,3 +358,81 @@ async fn a_template_syntax_error_fails_validation_with_its_position() {
     assert!(err.contains("templates[1].text"), "{err}");
     assert!(err.contains("l2-responder"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_p1_is_announced_to_its_list_and_a_lesser_incident_is_not() {
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"users:
+  - id: alice
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{a}"}}
+  - id: carol
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{c}"}}
+escalation_policies:
+  - id: payments
+    levels:
+      - targets: [{{user: alice}}]
+        escalate_after: 1h
+services:
+  - id: payments-api
+    name: Payments API
+    escalation_policy: payments
+    integrations:
+      - {{type: events_v2, key: "{KEY}"}}
+rules:
+  - id: critical-is-p1
+    when: 'event.severity == "critical"'
+    then: {{priority: P1}}
+announcements:
+  - {{priority: P1, notify: [{{user: carol}}], template: executive}}
+"#,
+        a = receiver.url("/alice"),
+        c = receiver.url("/carol"),
+    );
+    let server = Server::start(&escalator_store::testing::sqlite_url(), &config);
+    let (status, _) = server
+        .enqueue(json!({
+            "routing_key": KEY, "event_action": "trigger", "dedup_key": "minor",
+            "payload": {"summary": "Slow page", "source": "web-1", "severity": "warning"}
+        }))
+        .await;
+    assert_eq!(status, 202);
+    server.trigger("major", "Payments down").await;
+    let announced = eventually(Duration::from_secs(20), "the announcement", || async {
+        let got: Vec<Value> = receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.path == "/carol")
+            .map(|r| r.body)
+            .collect();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(announced[0]["type"], "incident.inform", "{}", announced[0]);
+    assert_eq!(announced[0]["occasion"], "announcement");
+    assert_eq!(announced[0]["incident"]["title"], "Payments down");
+    assert!(
+        announced[0].get("ack_url").is_none(),
+        "informed, not paged: {}",
+        announced[0]
+    );
+    // Both incidents paged alice; only the P1 was announced.
+    eventually(Duration::from_secs(20), "both pages", || async {
+        let pages = receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.path == "/alice")
+            .count();
+        (pages >= 2).then_some(())
+    })
+    .await;
+    let to_carol: Vec<Value> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/carol")
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(to_carol.len(), 1, "{to_carol:?}");
+}
