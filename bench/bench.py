@@ -125,54 +125,80 @@ def freeport():
 
 # ---------------------------------------------------------------- opening load
 
+class Enqueuer:
+    """One keep-alive connection to Escalator's /v2/enqueue. A send that fails
+    on the connection reconnects and tries again, three times in all."""
+
+    def __init__(self, url):
+        self.host, port = url.split("//", 1)[1].rstrip("/").split(":")
+        self.port = int(port)
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def trigger(self, routing_key, dedup_key, summary, errors):
+        """Sends one trigger; True when answered 202. The last error of a
+        send that never got an answer goes to `errors`."""
+        body = json.dumps({
+            "routing_key": routing_key,
+            "event_action": "trigger",
+            "dedup_key": dedup_key,
+            "payload": {"summary": summary, "source": "bench", "severity": "critical"},
+        })
+        for attempt in range(3):
+            try:
+                self.conn.request("POST", "/v2/enqueue", body, {"Content-Type": "application/json"})
+                resp = self.conn.getresponse()
+                resp.read()
+                return resp.status == 202
+            except (OSError, http.client.HTTPException) as e:
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                if attempt == 2:
+                    errors.append(repr(e))
+        return False
+
+    def close(self):
+        self.conn.close()
+
+
+def run_threads(worker, count):
+    """Runs worker(t) for t in range(count) on threads; returns the seconds taken."""
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(count)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.monotonic() - started
+
+
+def print_opened(ok, bad, secs, errors, errors_to=sys.stderr):
+    """The opener's `open_*` result lines."""
+    print(f"open_ok={ok}")
+    print(f"open_bad={bad}")
+    print(f"open_seconds={secs:.2f}")
+    print(f"open_rps={ok / secs:.0f}")
+    if errors:
+        print(f"open_errors={len(errors)}  # first: {errors[0]}", file=errors_to)
+
+
 def open_incidents(url, count, services, concurrency, run_id):
     """Sends `count` triggers with distinct dedup keys, round-robin over the
     services, from `concurrency` threads each holding one keep-alive connection."""
-    host, port = url.split("//", 1)[1].rstrip("/").split(":")
     ok = [0] * concurrency
     bad = [0] * concurrency
     errors = []
 
     def worker(t):
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        enqueuer = Enqueuer(url)
         for n in range(t, count, concurrency):
-            body = json.dumps({
-                "routing_key": routing_key(n % services),
-                "event_action": "trigger",
-                "dedup_key": f"{run_id}-{n}",
-                "payload": {"summary": f"bench incident {n}", "source": "bench", "severity": "critical"},
-            })
-            for attempt in range(3):
-                try:
-                    conn.request("POST", "/v2/enqueue", body, {"Content-Type": "application/json"})
-                    resp = conn.getresponse()
-                    resp.read()
-                    break
-                except (OSError, http.client.HTTPException) as e:
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-                    if attempt == 2:
-                        errors.append(repr(e))
-                        resp = None
-            if resp is not None and resp.status == 202:
+            if enqueuer.trigger(routing_key(n % services), f"{run_id}-{n}", f"bench incident {n}", errors):
                 ok[t] += 1
             else:
                 bad[t] += 1
-        conn.close()
+        enqueuer.close()
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    secs = time.monotonic() - started
-    print(f"open_ok={sum(ok)}")
-    print(f"open_bad={sum(bad)}")
-    print(f"open_seconds={secs:.2f}")
-    print(f"open_rps={sum(ok) / secs:.0f}")
-    if errors:
-        print(f"open_errors={len(errors)}  # first: {errors[0]}", file=sys.stderr)
+    secs = run_threads(worker, concurrency)
+    print_opened(sum(ok), sum(bad), secs, errors)
 
 
 # ---------------------------------------------------------------- database

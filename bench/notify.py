@@ -18,12 +18,10 @@ runner's `now` for the batch that opened it). `notifications.due_at` is read
 too, as a cross-check: for a page sent on its first attempt it should hold the
 same value (a retry moves it to the retry time).
 """
-import http.client
 import itertools
 import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,18 +44,17 @@ def open_paced(url, run_id, count, rate, threads):
     i is not sent before t0 + i/rate (a schedule shared by all threads, each
     holding one keep-alive connection); a thread that is behind sends at once,
     and how far behind the schedule sends started is reported."""
-    host, port = url.split("//", 1)[1].rstrip("/").split(":")
     key = bench.routing_key(0)
     counter = itertools.count()
     ok = [0] * threads
     bad = [0] * threads
     lag = [[] for _ in range(threads)]
     errors = []
-    started = time.monotonic()
-    t0 = started + 0.2 if rate > 0 else started  # paced: a moment for every thread to start
+    # paced: a moment for every thread to start
+    t0 = time.monotonic() + (0.2 if rate > 0 else 0)
 
     def worker(t):
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        enqueuer = bench.Enqueuer(url)
         lags = lag[t]
         while True:
             i = next(counter)
@@ -70,49 +67,21 @@ def open_paced(url, run_id, count, rate, threads):
                     time.sleep(wait)
                 else:
                     lags.append(-wait)
-            body = json.dumps({
-                "routing_key": key,
-                "event_action": "trigger",
-                "dedup_key": f"{run_id}-{i}",
-                "payload": {"summary": f"notify bench incident {i}", "source": "bench", "severity": "critical"},
-            })
-            resp = None
-            for attempt in range(3):
-                try:
-                    conn.request("POST", "/v2/enqueue", body, {"Content-Type": "application/json"})
-                    resp = conn.getresponse()
-                    resp.read()
-                    break
-                except (OSError, http.client.HTTPException) as e:
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-                    if attempt == 2:
-                        errors.append(repr(e))
-                        resp = None
-            if resp is not None and resp.status == 202:
+            if enqueuer.trigger(key, f"{run_id}-{i}", f"notify bench incident {i}", errors):
                 ok[t] += 1
             else:
                 bad[t] += 1
-        conn.close()
+        enqueuer.close()
 
-    ths = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join()
+    bench.run_threads(worker, threads)
     secs = time.monotonic() - t0
-    late = sorted(x for ls in lag for x in ls)
-    print(f"open_ok={sum(ok)}")
-    print(f"open_bad={sum(bad)}")
-    print(f"open_seconds={secs:.2f}")
-    print(f"open_rps={sum(ok) / secs:.0f}")
+    bench.print_opened(sum(ok), sum(bad), secs, errors, errors_to=sys.stdout)
     if rate > 0:
+        late = sorted(x for ls in lag for x in ls)
         print(f"open_target_rps={rate:g}")
         # sends that started behind their slot in the schedule, and the worst
         print(f"open_behind={len(late)}")
         print(f"open_behind_max_ms={(late[-1] * 1000 if late else 0):.1f}")
-    if errors:
-        print(f"open_errors={len(errors)}  # first: {errors[0]}")
 
 
 # ---------------------------------------------------------------- waiting

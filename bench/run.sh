@@ -42,90 +42,8 @@ SKIP=" ${BENCH_SKIP:-} "
 WEBHOOK_SECRET=bench-secret
 
 WORK=$(mktemp -d /tmp/escalator-bench.XXXXXX)
-RESULTS="$WORK/results.txt"
-PIDS=()       # every background process we started, by pid
-PG_DBS=()     # every database we created
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-result() { echo "$1=$2" >>"$RESULTS"; }
-
-exec 3>&2   # the trap reports here even if it fires inside a redirected command
-cleanup() {
-    local rc=$?
-    set +e
-    exec 2>&3
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in "${PIDS[@]}"; do
-        # give each a moment, then insist
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    for db in "${PG_DBS[@]}"; do
-        psql -X -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-    done
-    if [[ -n ${BENCH_RESULTS:-} && -f $RESULTS ]]; then cp "$RESULTS" "$BENCH_RESULTS"; fi
-    if [[ ${BENCH_KEEP:-0} == 1 || $rc != 0 ]]; then
-        log "logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# start NAME CMD...: runs CMD in the background, output to $WORK/NAME.log.
-start() {
-    local name=$1; shift
-    "$@" >"$WORK/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-# stop PID: ends one process we started, and forgets it.
-stop() {
-    local pid=$1 keep=()
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
-
-# run_wait OUTFILE CMD...: runs CMD to completion, output to OUTFILE, but as
-# a tracked background job, so an interrupt reaches the EXIT trap at once and
-# the trap ends CMD too.
-run_wait() {
-    local out=$1 pid rc=0 keep=()
-    shift
-    "$@" >"$out" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait "$pid" || rc=$?
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-    return "$rc"
-}
-
-# wait_line FILE PATTERN PID SECONDS
-wait_line() {
-    local file=$1 pattern=$2 pid=$3 secs=$4
-    for _ in $(seq $((secs * 10))); do
-        grep -q "$pattern" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "process $pid exited before '$pattern'"; }
-        sleep 0.1
-    done
-    cat "$file" >&2
-    die "timed out waiting for '$pattern' in $file"
-}
-
-freeport() { python3 "$BENCH_PY" freeport; }
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 # ------------------------------------------------------------------ setup
 
@@ -139,34 +57,6 @@ install_tools() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
         # the Debian package may start its own service; we run our own instance
-    fi
-}
-
-build() {
-    if [[ ${BENCH_SKIP_BUILD:-0} == 1 && -x $BIN ]]; then
-        log "using existing $BIN"
-        return
-    fi
-    log "building (cargo build --release -p escalator-cli)"
-    (cd "$ROOT" && cargo build --release -p escalator-cli) >&2
-}
-
-# new_db BACKEND NAME: sets DB_URL to a fresh database.
-new_db() {
-    local backend=$1 name=$2
-    if [[ $backend == sqlite ]]; then
-        DB_URL="sqlite://$WORK/$name.db"
-    else
-        local db="bench_${name}_$$_$(date +%s)"
-        psql -X -q "$PG/postgres" -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" >/dev/null
-        PG_DBS+=("$db")
-        # Over the Unix socket when there is one: sqlx 0.9.0 leaves Nagle on for TCP
-        # (sqlx issue #4335), which stalls each round trip ~40 ms on loopback.
-        if [[ -S "$PG_SOCKET/.s.PGSQL.5432" ]]; then
-            DB_URL="postgres://postgres@localhost/$db?host=$PG_SOCKET"
-        else
-            DB_URL="$PG/$db"
-        fi
     fi
 }
 
@@ -195,28 +85,8 @@ field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # ------------------------------------------------------------------ ingest
 
-# cpu_ticks PID: user+system clock ticks of a process (all threads).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # ctx_switches PID: context switches of a process, summed over its threads.
 ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
-# machine_ticks: "busy total" clock ticks of the whole machine.
-machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
-
-# idle_check KEY: before a load phase, waits (up to BENCH_QUIET_WAIT seconds,
-# default 180) for the machine to be at least 85% idle over 2 s, and records
-# how idle it was: other work on the machine skews every figure.
-idle_check() {
-    local a b pct waited=0
-    while :; do
-        a=$(machine_ticks); sleep 2; b=$(machine_ticks)
-        pct=$(awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 - 100 * (y[1] - x[1]) / (y[2] - x[2])}')
-        ((pct < 85 && waited < ${BENCH_QUIET_WAIT:-180})) || break
-        ((waited % 30)) || log "machine only ${pct}% idle (something else is running); waiting for it to quieten"
-        waited=$((waited + 2))
-    done
-    result "$1.idle_before_pct" "$pct"
-    ((pct >= 85)) || log "WARNING: the machine was only ${pct}% idle before this phase: figures will be skewed"
-}
 
 # bench_ingest BACKEND [deferred]: wrk against /v2/enqueue. With `deferred`,
 # pages are planned 1 h after the incident opens, so the notifier sends
@@ -239,7 +109,7 @@ bench_ingest() {
     cpu0=$(cpu_ticks "$SERVER_PID"); ctx0=$(ctx_switches "$SERVER_PID"); m0=$(machine_ticks)
     TARGET=escalator ROUTING_KEY=$(python3 "$BENCH_PY" routing-key 0) RUN_ID="$name" \
         run_wait "$WORK/$name.wrk" wrk -t"$THREADS" -c"$conns" -d"$DURATION" --timeout 10s --latency \
-        -s "$HERE/load.lua" "$SERVER_URL" || { cat "$WORK/$name.wrk" >&2; die "wrk failed"; }
+        -s "$HERE/load.lua" "$SERVER_URL" || { cat "$WORK/$name.wrk" "$WORK/$name.wrk.err" >&2; die "wrk failed"; }
     cpu1=$(cpu_ticks "$SERVER_PID"); ctx1=$(ctx_switches "$SERVER_PID"); m1=$(machine_ticks)
     sed 's/^/    /' "$WORK/$name.wrk" >&2
     line=$(grep '^BENCH ' "$WORK/$name.wrk")
@@ -250,7 +120,7 @@ bench_ingest() {
     local hz secs
     hz=$(getconf CLK_TCK); secs=$(field "$line" seconds)
     result "$key.server_cores" "$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.2f", d / hz / s}')"
-    result "$key.machine_busy_pct" "$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')"
+    result "$key.machine_busy_pct" "$(busy_pct "$m0" "$m1")"
     result "$key.ctx_switches_per_event" "$(awk -v d=$((ctx1 - ctx0)) -v n="$ok" 'BEGIN {printf "%.1f", n ? d / n : 0}')"
 
     # Requests still in flight when wrk stopped may be committed after it
@@ -335,9 +205,9 @@ EOF
     log "alertmanager: ${DURATION}, ${CONNS} connections, ${THREADS} threads"
     TARGET=alertmanager RUN_ID=am run_wait "$WORK/alertmanager.wrk" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" \
         --timeout 10s --latency -s "$HERE/load.lua" "http://127.0.0.1:$port" \
-        || { cat "$WORK/alertmanager.wrk" >&2; die "wrk failed"; }
+        || { cat "$WORK/alertmanager.wrk" "$WORK/alertmanager.wrk.err" >&2; die "wrk failed"; }
     m1=$(machine_ticks)
-    result am.machine_busy_pct "$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')"
+    result am.machine_busy_pct "$(busy_pct "$m0" "$m1")"
     sed 's/^/    /' "$WORK/alertmanager.wrk" >&2
     line=$(grep '^BENCH ' "$WORK/alertmanager.wrk")
     for k in ok ok_rps p50_ms p99_ms; do result "am.$k" "$(field "$line" "$k")"; done
@@ -385,7 +255,7 @@ bench_escalation() {
         "$BENCH_INCIDENTS" 300 || log "[$b] WARNING: level-2 pages still pending"
     grep "=" "$WORK/esc-$b.l2wait" | sed "s/^/$b.esc.l2wait_/" >>"$RESULTS" || true
     m1=$(machine_ticks)
-    result "$b.esc.machine_busy_pct" "$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')"
+    result "$b.esc.machine_busy_pct" "$(busy_pct "$m0" "$m1")"
 
     out=$(python3 "$BENCH_PY" lateness "$db")
     echo "$out" | sed "s/^/$b.esc./" >>"$RESULTS"

@@ -97,11 +97,6 @@ impl Page {
         self
     }
 
-    pub fn with_status_callback(mut self, url: impl Into<String>) -> Self {
-        self.status_callback = Some(url.into());
-        self
-    }
-
     /// Marks the page as a stakeholder message (see [`Page::informational`]).
     pub fn informational(mut self) -> Self {
         self.informational = true;

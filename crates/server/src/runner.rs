@@ -652,9 +652,9 @@ async fn apply(
             tx.claim_notifications(now, now + *lease, *limit).await?,
         ))),
         Work::Settle(outcomes) => {
-            let settled: Vec<(OutboxItem, Outcome)> = outcomes
+            let settled: Vec<(&OutboxItem, &Outcome)> = outcomes
                 .iter()
-                .map(|(item, outcome, _)| (item.clone(), outcome.clone()))
+                .map(|(item, outcome, _)| (item, outcome))
                 .collect();
             tx.settle_notifications(&settled, now).await?;
             for (item, outcome, urgency) in outcomes {

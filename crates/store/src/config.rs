@@ -45,20 +45,10 @@ impl Store {
     }
 
     /// The configuration revision and the version of the API-made state
-    /// (overrides, availability) in one round trip: what a node checks before
-    /// each batch to know whether its catalog is stale.
+    /// (overrides, availability): what a node checks to know whether its
+    /// catalog is stale. Read with the runner's view (`Store::runner_view`).
     pub async fn catalog_versions(&self) -> Result<(i64, i64)> {
-        let row = self
-            .pool
-            .fetch_optional(
-                "SELECT (SELECT MAX(revision) FROM config_revisions), \
-                 (SELECT value FROM settings WHERE key = 'extras_version')",
-                &[],
-            )
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("no versions row".into()))?;
-        let extras = row.opt_text(1)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok((row.opt_int(0)?.unwrap_or(0), extras))
+        Ok(self.runner_view().await?.1)
     }
 
     /// Makes `config` the one in force, in one transaction. Applying the

@@ -488,7 +488,6 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// The earliest pending escalation, for the runner to sleep until.
     /// What the runner checks before each batch, in one query: when the next
     /// escalation is due, and the configuration versions (see
     /// [`Store::catalog_versions`]).
@@ -508,10 +507,8 @@ impl Store {
         Ok((next, (row.opt_int(1)?.unwrap_or(0), extras)))
     }
 
+    /// When the next escalation is due.
     pub async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
-        self.min_instant(
-            "SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL",
-        )
-        .await
+        Ok(self.runner_view().await?.0)
     }
 }

@@ -317,15 +317,14 @@ impl StoreTx {
         outcome: &Outcome,
         now: Timestamp,
     ) -> Result<()> {
-        self.settle_notifications(&[(item.clone(), outcome.clone())], now)
-            .await
+        self.settle_notifications(&[(item, outcome)], now).await
     }
 
     /// Records how several sends went: the delivered ones with one UPDATE per
     /// 500, the rest one by one; every attempt on its incident's timeline.
     pub async fn settle_notifications(
         &mut self,
-        settled: &[(OutboxItem, Outcome)],
+        settled: &[(&OutboxItem, &Outcome)],
         now: Timestamp,
     ) -> Result<()> {
         let sent: Vec<i64> = settled
@@ -343,7 +342,7 @@ impl StoreTx {
             params.extend(chunk.iter().map(|id| crate::db::Value::from(*id)));
             self.tx.execute(sql, &params).await?;
         }
-        for (item, outcome) in settled {
+        for &(item, outcome) in settled {
             let s = Settlement::of(item, outcome);
             if !matches!(outcome, Outcome::Sent { .. }) {
                 self.tx
@@ -391,58 +390,23 @@ struct Settlement {
 }
 
 impl Settlement {
-    /// A stakeholder message: informed, not paged.
-    fn of_message(item: &OutboxItem, outcome: &Outcome, who: &str, template: &str) -> Self {
-        let what = format!(
-            "{} ({template})",
-            item.occasion.as_deref().unwrap_or("message")
+    fn of(item: &OutboxItem, outcome: &Outcome) -> Self {
+        // What the row becomes is the same for pages and stakeholder messages.
+        let (status, due, error) = match outcome {
+            Outcome::Sent { .. } => ("sent", None, None),
+            Outcome::Retry { error, at } => ("pending", Some(*at), Some(error.clone())),
+            Outcome::Deferred { at, .. } => ("pending", Some(*at), None),
+            Outcome::Delivered { .. } => ("delivered", None, None),
+            Outcome::Failed { error } => ("failed", None, Some(error.clone())),
+            Outcome::Cancelled { .. } => ("cancelled", None, None),
+        };
+        let who = format!(
+            "{} via {} ({})",
+            item.user, item.contact_method, item.channel
         );
-        let attempt = item.attempts;
-        let (status, due, error, kind, message) = match outcome {
-            Outcome::Sent { detail } => (
-                "sent",
-                None,
-                None,
-                "stakeholder_informed",
-                format!("Informed stakeholder {who} of {what}: {detail}"),
-            ),
-            Outcome::Retry { error, at } => (
-                "pending",
-                Some(*at),
-                Some(error.clone()),
-                "stakeholder_retry",
-                format!(
-                    "Attempt {attempt} to inform {who} of {what} failed: {error}; retrying at {at}"
-                ),
-            ),
-            Outcome::Deferred { reason, at } => (
-                "pending",
-                Some(*at),
-                None,
-                "stakeholder_deferred",
-                format!("Held back informing {who} of {what}: {reason}; sending at {at}"),
-            ),
-            Outcome::Delivered { detail } => (
-                "delivered",
-                None,
-                None,
-                "stakeholder_delivered",
-                format!("Delivered to stakeholder {who}: {detail}"),
-            ),
-            Outcome::Failed { error } => (
-                "failed",
-                None,
-                Some(error.clone()),
-                "stakeholder_failed",
-                format!("Gave up informing {who} of {what} after {attempt} attempt(s): {error}"),
-            ),
-            Outcome::Cancelled { reason } => (
-                "cancelled",
-                None,
-                None,
-                "stakeholder_cancelled",
-                format!("Did not inform {who} of {what}: {reason}"),
-            ),
+        let (kind, message) = match &item.audience {
+            Some(template) => Self::message_story(item, outcome, &who, template),
+            None => Self::page_story(item, outcome, &who),
         };
         Self {
             status,
@@ -453,48 +417,27 @@ impl Settlement {
         }
     }
 
-    fn of(item: &OutboxItem, outcome: &Outcome) -> Self {
-        let who = format!(
-            "{} via {} ({})",
-            item.user, item.contact_method, item.channel
-        );
+    /// How the timeline tells a page's outcome.
+    fn page_story(item: &OutboxItem, outcome: &Outcome, who: &str) -> (&'static str, String) {
         let attempt = item.attempts;
-        if let Some(template) = &item.audience {
-            return Self::of_message(item, outcome, &who, template);
-        }
-        let (status, due, error, kind, message) = match outcome {
+        match outcome {
             Outcome::Sent { detail } => (
-                "sent",
-                None,
-                None,
                 "notification_sent",
                 format!("Notified {who}, attempt {attempt}: {detail}"),
             ),
             Outcome::Retry { error, at } => (
-                "pending",
-                Some(*at),
-                Some(error.clone()),
                 "notification_retry",
                 format!("Attempt {attempt} to notify {who} failed: {error}; retrying at {at}"),
             ),
             Outcome::Deferred { reason, at } => (
-                "pending",
-                Some(*at),
-                None,
                 "notification_deferred",
                 format!("Held back the page to {who}: {reason}; sending at {at}"),
             ),
             Outcome::Delivered { detail } => (
-                "delivered",
-                None,
-                None,
                 "notification_delivered",
                 format!("Delivered to {who}: {detail}"),
             ),
             Outcome::Failed { error } => (
-                "failed",
-                None,
-                Some(error.clone()),
                 "notification_failed",
                 format!(
                     "Gave up notifying {who} after {attempt} attempt{}: {error}",
@@ -502,19 +445,51 @@ impl Settlement {
                 ),
             ),
             Outcome::Cancelled { reason } => (
-                "cancelled",
-                None,
-                None,
                 "notification_cancelled",
                 format!("Did not notify {who}: {reason}"),
             ),
-        };
-        Self {
-            status,
-            due,
-            error,
-            kind,
-            message,
+        }
+    }
+
+    /// How the timeline tells a stakeholder message's outcome: informed, not paged.
+    fn message_story(
+        item: &OutboxItem,
+        outcome: &Outcome,
+        who: &str,
+        template: &str,
+    ) -> (&'static str, String) {
+        let what = format!(
+            "{} ({template})",
+            item.occasion.as_deref().unwrap_or("message")
+        );
+        let attempt = item.attempts;
+        match outcome {
+            Outcome::Sent { detail } => (
+                "stakeholder_informed",
+                format!("Informed stakeholder {who} of {what}: {detail}"),
+            ),
+            Outcome::Retry { error, at } => (
+                "stakeholder_retry",
+                format!(
+                    "Attempt {attempt} to inform {who} of {what} failed: {error}; retrying at {at}"
+                ),
+            ),
+            Outcome::Deferred { reason, at } => (
+                "stakeholder_deferred",
+                format!("Held back informing {who} of {what}: {reason}; sending at {at}"),
+            ),
+            Outcome::Delivered { detail } => (
+                "stakeholder_delivered",
+                format!("Delivered to stakeholder {who}: {detail}"),
+            ),
+            Outcome::Failed { error } => (
+                "stakeholder_failed",
+                format!("Gave up informing {who} of {what} after {attempt} attempt(s): {error}"),
+            ),
+            Outcome::Cancelled { reason } => (
+                "stakeholder_cancelled",
+                format!("Did not inform {who} of {what}: {reason}"),
+            ),
         }
     }
 }

@@ -58,11 +58,7 @@ pub async fn set_roles(
             "name at least one role: commander, comms_lead or scribe",
         ));
     }
-    let row = app
-        .store
-        .incident(IncidentId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
+    let row = super::incidents::load(&app, id).await?;
     let catalog = app.refresh_catalog().await?;
     let mut roles = app.store.comms(IncidentId(id)).await?.roles;
     for (name, value) in changes {
@@ -140,9 +136,7 @@ pub async fn publish_update(
         .map(Duration::parse)
         .transpose()
         .map_err(|e| ApiError::bad_field("next_update_in", e.to_string()))?;
-    if app.store.incident(IncidentId(id)).await?.is_none() {
-        return Err(ApiError::not_found(format!("incident {id} not found")));
-    }
+    super::incidents::load(&app, id).await?;
     let roles = app.store.comms(IncidentId(id)).await?.roles;
     let actor = match &caller.token.user {
         Some(user) if roles.may_publish(user) => user.clone(),

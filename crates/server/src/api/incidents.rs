@@ -161,7 +161,8 @@ pub async fn list(
     }))
 }
 
-async fn load(app: &AppState, id: i64) -> Result<IncidentRow, ApiError> {
+/// The incident, or 404.
+pub(super) async fn load(app: &AppState, id: i64) -> Result<IncidentRow, ApiError> {
     app.store
         .incident(IncidentId(id))
         .await?

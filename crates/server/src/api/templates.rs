@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use escalator_core::auth::Role;
-use escalator_core::ids::IncidentId;
 use escalator_core::templates::{Facts, render};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -43,11 +42,7 @@ pub async fn preview(
 ) -> Result<Json<PreviewView>, ApiError> {
     caller.require(Role::Viewer)?;
     let catalog = app.refresh_catalog().await?;
-    let row = app
-        .store
-        .incident(IncidentId(q.incident))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("incident {} not found", q.incident)))?;
+    let row = super::incidents::load(&app, q.incident).await?;
     let incident = &row.incident;
     let template = catalog
         .config()
