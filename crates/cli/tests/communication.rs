@@ -63,47 +63,13 @@ fn carol(receiver: &Receiver, occasion: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn put(server: &Server, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = server
-        .http
-        .put(server.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn user_token(db: &str, name: &str, user: &str) -> String {
-    let out = cli(&[
-        "token",
-        "create",
-        "--name",
-        name,
-        "--role",
-        "responder",
-        "--user",
-        user,
-        "--database",
-        db,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 async fn stakeholders_roles_updates_and_previews(db: &str) {
     let receiver = Receiver::start().await;
     let server = Server::start(db, &config(&receiver));
     let viewer = token(db, "viewer");
     let responder = token(db, "responder");
-    let alice = user_token(db, "alice-laptop", "alice");
-    let bob = user_token(db, "bob-phone", "bob");
+    let alice = token_for(db, "alice-laptop", "responder", Some("alice"));
+    let bob = token_for(db, "bob-phone", "responder", Some("bob"));
 
     let (status, _) = server
         .enqueue(json!({
@@ -163,15 +129,19 @@ async fn stakeholders_roles_updates_and_previews(db: &str) {
 
     // Roles: set over the API and the CLI, shown on the incident.
     let path = format!("/api/v1/incidents/{id}/roles");
-    let (status, body) = put(&server, &path, &responder, json!({"commander": "alice"})).await;
+    let (status, body) = server
+        .put(&path, &responder, json!({"commander": "alice"}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["roles"]["commander"], "alice");
-    let (status, body) = put(&server, &path, &responder, json!({"scribe": "zed"})).await;
+    let (status, body) = server
+        .put(&path, &responder, json!({"scribe": "zed"}))
+        .await;
     assert_eq!(
         (status, body["error"]["field"].clone()),
         (400, json!("scribe"))
     );
-    let (status, _) = put(&server, &path, &viewer, json!({"scribe": "bob"})).await;
+    let (status, _) = server.put(&path, &viewer, json!({"scribe": "bob"})).await;
     assert_eq!(status, 403);
     let out = cli(&[
         "incidents",

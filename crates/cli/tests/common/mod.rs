@@ -107,16 +107,25 @@ pub fn cli(args: &[&str]) -> std::process::Output {
 
 /// Creates a token with `role` on the database and returns it.
 pub fn token(db: &str, role: &str) -> String {
-    let out = cli(&[
+    token_for(db, &format!("{role}-bot"), role, None)
+}
+
+/// A new token named `name` with `role`, acting for `user` when given.
+pub fn token_for(db: &str, name: &str, role: &str, user: Option<&str>) -> String {
+    let mut args = vec![
         "token",
         "create",
         "--name",
-        &format!("{role}-bot"),
+        name,
         "--role",
         role,
         "--database",
         db,
-    ]);
+    ];
+    if let Some(user) = user {
+        args.extend(["--user", user]);
+    }
+    let out = cli(&args);
     assert!(
         out.status.success(),
         "token create failed: {}",
@@ -240,29 +249,36 @@ impl Server {
         body
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+    /// `method` on `path` with the bearer `token` (and a JSON `body`): the
+    /// status and the JSON answer (null when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
+        self.call(reqwest::Method::POST, path, token, Some(body))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, token, Some(body))
+            .await
     }
 }
 
