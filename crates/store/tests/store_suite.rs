@@ -117,6 +117,25 @@ async fn open(store: &Store, catalog: &Catalog, key: &str, now: Timestamp) -> In
     id
 }
 
+/// alice acknowledges incident `id` at t0, saved as the runner saves it.
+async fn acknowledge(store: &Store, catalog: &Catalog, id: IncidentId) {
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let row = tx.incident_for_update(id).await.unwrap().unwrap();
+    let t = engine::step(
+        &row.incident,
+        Input::Acknowledge {
+            actor: "user:alice".into(),
+        },
+        policy,
+        catalog,
+        t0(),
+    )
+    .unwrap();
+    tx.save_transition(&t, None, catalog, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn verify_audit(store: &Store) -> u64 {
     let entries = store.audit_entries(0, 100_000).await.unwrap();
     audit::verify(&entries).unwrap()
@@ -377,21 +396,7 @@ async fn claimed_notifications_are_leased_then_settled(store: Store) {
 async fn acknowledge_cancels_only_pending_notifications(store: Store) {
     let catalog = Catalog::new(config(), 1);
     let id = open(&store, &catalog, "k", t0()).await;
-    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
-    let mut tx = store.begin().await.unwrap();
-    let row = tx.incident_for_update(id).await.unwrap().unwrap();
-    let t = engine::step(
-        &row.incident,
-        Input::Acknowledge {
-            actor: "user:alice".into(),
-        },
-        policy,
-        &catalog,
-        t0(),
-    )
-    .unwrap();
-    tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
-    tx.commit().await.unwrap();
+    acknowledge(&store, &catalog, id).await;
     let notes = store.notifications(id).await.unwrap();
     assert_eq!(notes[0].status, "cancelled");
     assert_eq!(store.next_escalation_due().await.unwrap(), None);
@@ -648,21 +653,7 @@ async fn stakeholder_messages_survive_an_acknowledgement_and_carry_their_templat
         .map(|n| (n.user.as_str(), n.audience.as_deref()))
         .collect();
     assert_eq!(who, vec![("alice", None), ("bob", Some("executive"))]);
-    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
-    let mut tx = store.begin().await.unwrap();
-    let row = tx.incident_for_update(id).await.unwrap().unwrap();
-    let t = engine::step(
-        &row.incident,
-        Input::Acknowledge {
-            actor: "user:alice".into(),
-        },
-        policy,
-        &catalog,
-        t0(),
-    )
-    .unwrap();
-    tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
-    tx.commit().await.unwrap();
+    acknowledge(&store, &catalog, id).await;
     let status: Vec<String> = store
         .notifications(id)
         .await
