@@ -313,7 +313,8 @@ def lateness(db):
 
 # ---------------------------------------------------------------- report
 
-def report(path):
+def read_results(path):
+    """A results file's `key=value` lines (comments after `#` dropped) as a dict."""
     r = {}
     with open(path) as f:
         for line in f:
@@ -321,6 +322,11 @@ def report(path):
             if "=" in line:
                 k, v = line.split("=", 1)
                 r[k.strip()] = v.strip()
+    return r
+
+
+def report(path):
+    r = read_results(path)
 
     def g(k, default="-"):
         return r.get(k, default)

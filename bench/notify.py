@@ -205,13 +205,7 @@ def analyze(db, arrivals_path, opened):
 # ---------------------------------------------------------------- report
 
 def report(path):
-    r = {}
-    with open(path) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if "=" in line:
-                k, v = line.split("=", 1)
-                r[k.strip()] = v.strip()
+    r = bench.read_results(path)
 
     def g(k, default="-"):
         return r.get(k, default)

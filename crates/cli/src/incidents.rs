@@ -7,8 +7,9 @@ use comfy_table::Table;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
+/// Which server to talk to, as whom, and how to print its answers.
 #[derive(Args)]
-pub struct IncidentsArgs {
+pub struct ServerArgs {
     /// Server base URL.
     #[arg(
         long,
@@ -23,6 +24,12 @@ pub struct IncidentsArgs {
     /// table for people, json for scripts.
     #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
+}
+
+#[derive(Args)]
+pub struct IncidentsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
     #[command(subcommand)]
     command: IncidentsCommand,
 }
@@ -162,20 +169,8 @@ fn client(url: &str, token: Option<String>) -> anyhow::Result<Client> {
 
 #[derive(Args)]
 pub struct TemplatesArgs {
-    /// Server base URL.
-    #[arg(
-        long,
-        env = "ESCALATOR_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    url: String,
-    /// API token (escalator token create).
-    #[arg(long, env = "ESCALATOR_TOKEN", hide_env_values = true, global = true)]
-    token: Option<String>,
-    /// table for people, json for scripts.
-    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
-    output: Output,
+    #[command(flatten)]
+    server: ServerArgs,
     #[command(subcommand)]
     command: TemplatesCommand,
 }
@@ -193,12 +188,12 @@ enum TemplatesCommand {
 }
 
 pub async fn templates(args: TemplatesArgs) -> anyhow::Result<ExitCode> {
-    let client = client(&args.url, args.token)?;
+    let client = client(&args.server.url, args.server.token)?;
     match args.command {
         TemplatesCommand::Preview { template, incident } => {
             let path = format!("/templates/{template}/preview?incident={incident}");
             let v = client.call(reqwest::Method::GET, &path, None).await?;
-            if args.output == Output::Json {
+            if args.server.output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("audience: {}", s(&v["audience"]));
@@ -212,8 +207,8 @@ pub async fn templates(args: TemplatesArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
-    let client = client(&args.url, args.token)?;
-    let json_out = args.output == Output::Json;
+    let client = client(&args.server.url, args.server.token)?;
+    let json_out = args.server.output == Output::Json;
     use reqwest::Method;
     match args.command {
         IncidentsCommand::List {
