@@ -15,6 +15,7 @@
 #   BENCH_SKIP=ingest|rules|alertmanager|escalation (space-separated) parts to skip
 #   BENCH_DIAG=1                      also run ingest with pages deferred 1 h (notifier idle)
 #   BENCH_SKIP_BUILD=1                 use the existing target/release/escalator
+#   ESCALATOR_BIN=PATH                 the server binary; when set, nothing is built
 #   BENCH_RESULTS=FILE                 also keep the raw key=value results here
 #   BENCH_QUIET_WAIT=180               max seconds to wait for an idle machine before each phase
 #   BENCH_KEEP=1                       keep the temp dir (logs, SQLite files)
@@ -23,7 +24,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 BENCH_PY="$HERE/bench.py"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/escalator"
+BIN="${ESCALATOR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/escalator}"
 
 BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
@@ -268,7 +269,7 @@ bench_escalation() {
 
 install_tools
 command -v curl >/dev/null || die "curl is needed"
-build
+[[ -n ${ESCALATOR_BIN:-} ]] || build
 [[ -x $BIN ]] || die "no binary at $BIN"
 for b in $BACKENDS; do
     if [[ $b == postgres ]]; then

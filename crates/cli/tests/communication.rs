@@ -164,9 +164,13 @@ async fn stakeholders_roles_updates_and_previews(db: &str) {
     let (_, incident) = server
         .get(&format!("/api/v1/incidents/{id}"), &viewer)
         .await;
-    assert_eq!(
-        incident["roles"],
-        json!({"commander": "alice", "comms_lead": "carol", "scribe": "bob"})
+    let held = json!({"commander": "alice", "comms_lead": "carol", "scribe": "bob"});
+    assert_eq!(incident["roles"], held);
+    let (_, list) = server.get("/api/v1/incidents", &viewer).await;
+    let listed = list["incidents"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|i| i["id"] == id && i["roles"] == held),
+        "roles in the list: {list}"
     );
 
     // Status updates: the commander may publish; bob (the scribe) and a

@@ -1,6 +1,7 @@
 //! End to end on the real binary: acknowledgements that come back through
-//! Slack buttons, SMS replies and voice key presses, each signed the way the
-//! provider signs (computed here independently), and forged ones refused.
+//! Slack buttons, SMS replies and voice key presses, and incident roles given
+//! from Slack (button and slash command), each signed the way the provider
+//! signs (computed here independently), and forged ones refused.
 
 mod common;
 
@@ -13,6 +14,7 @@ const SLACK_SECRET: &str = "slack-signing-secret-for-tests";
 const TWILIO_TOKEN: &str = "twilio-auth-token-for-tests";
 const ALICE_SLACK: &str = "U024BE7LH";
 const ALICE_PHONE: &str = "+4915112345678";
+const BOB_SLACK: &str = "U0B0B0B0B";
 
 fn config(receiver: &Receiver) -> String {
     format!(
@@ -28,6 +30,9 @@ users:
       - {{id: call, type: voice, number: "{ALICE_PHONE}"}}
     notification_rules:
       - {{contact_method: hook, after: 0s}}
+  - id: bob
+    contact_methods:
+      - {{id: dm, type: slack, user: {BOB_SLACK}}}
 escalation_policies:
   - id: payments
     levels:
@@ -73,6 +78,32 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// Posts `body` to a Slack endpoint, signed with `secret` at `timestamp`.
+async fn slack_post(
+    server: &Server,
+    secret: &str,
+    timestamp: i64,
+    endpoint: &str,
+    body: String,
+) -> (u16, Value) {
+    let r = server
+        .http
+        .post(server.url(&format!("/api/v1/integrations/slack/{endpoint}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header(
+            "x-slack-signature",
+            slack_signature(secret, timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Alice presses the button `action` on the page of `incident`.
 async fn slack_action(
     server: &Server,
     secret: &str,
@@ -86,21 +117,26 @@ async fn slack_action(
         "actions": [{"action_id": action, "value": incident.to_string(), "type": "button"}],
     });
     let body = form(&[("payload", &payload.to_string())]);
-    let r = server
-        .http
-        .post(server.url("/api/v1/integrations/slack/actions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", timestamp.to_string())
-        .header(
-            "x-slack-signature",
-            slack_signature(secret, timestamp, &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    slack_post(server, secret, timestamp, "actions", body).await
+}
+
+/// Slack member `user_id` types `/escalator {text}`, as Slack posts it.
+async fn slack_command(server: &Server, secret: &str, user_id: &str, text: &str) -> (u16, Value) {
+    let body = form(&[
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", "T0001"),
+        ("team_domain", "example"),
+        ("channel_id", "C2147483705"),
+        ("channel_name", "incidents"),
+        ("user_id", user_id),
+        ("user_name", "someone"),
+        ("command", "/escalator"),
+        ("text", text),
+        ("api_app_id", "A123456"),
+        ("response_url", "https://hooks.slack.com/commands/1234/5678"),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ]);
+    slack_post(server, secret, now(), "commands", body).await
 }
 
 /// Posts a form to a Twilio callback path, signed with `token`; returns status, content type, body.
@@ -279,6 +315,161 @@ async fn acknowledges_through_slack_sms_and_voice_on_postgres() {
     acknowledges_through_slack_sms_and_voice(&escalator_store::testing::postgres_url().await).await;
 }
 
+async fn gives_incident_roles_from_slack(db: &str) {
+    let receiver = Receiver::start().await;
+    let server = Server::start_with_env(
+        db,
+        &config(&receiver),
+        &[],
+        &[
+            ("IT_SLACK_BOT_TOKEN", "xoxb-test"),
+            ("IT_SLACK_SIGNING_SECRET", SLACK_SECRET),
+            ("IT_TWILIO_TOKEN", TWILIO_TOKEN),
+        ],
+    );
+    let viewer = token(db, "viewer");
+    let id = open_incident(&server, &viewer, "slack-roles").await;
+    let roles = || async { incident(&server, &viewer, id).await["roles"].clone() };
+
+    // The page's "Take command" button makes the presser commander.
+    let (status, reply) = slack_action(&server, SLACK_SECRET, now(), "role:commander", id).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["text"],
+        format!(
+            "alice is now commander of incident #{id} \"Trouble slack-roles\". Roles: commander alice."
+        )
+    );
+    assert_eq!(roles().await["commander"], "alice");
+
+    // The slash command: a mention as Slack escapes it, a user id, nobody.
+    let cmd = |user: &'static str, text: String| {
+        let server = &server;
+        async move { slack_command(server, SLACK_SECRET, user, &text).await }
+    };
+    let (status, reply) = cmd(ALICE_SLACK, format!("scribe {id} <@{BOB_SLACK}|bob>")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    assert_eq!(roles().await["scribe"], "bob");
+    let (_, reply) = cmd(BOB_SLACK, format!("comms #{id} me")).await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let (_, reply) = cmd(ALICE_SLACK, format!("scribe {id} none")).await;
+    assert_eq!(
+        reply["text"],
+        format!(
+            "Incident #{id} \"Trouble slack-roles\" has no scribe now. Roles: commander alice, comms_lead bob."
+        )
+    );
+    let expected = json!({"commander": "alice", "comms_lead": "bob", "scribe": null});
+    assert_eq!(roles().await, expected);
+
+    // Refusals are told only to the person who typed, and change nothing.
+    let refusals = [
+        (
+            ALICE_SLACK,
+            format!("commander {id} carol"),
+            "\"carol\" is not an Escalator user",
+        ),
+        (
+            ALICE_SLACK,
+            format!("commander {id} <@U0NOBODY>"),
+            "<@U0NOBODY> is not known to Escalator",
+        ),
+        (
+            ALICE_SLACK,
+            "commander 99999 me".to_owned(),
+            "Incident #99999 does not exist.",
+        ),
+        (
+            ALICE_SLACK,
+            format!("captain {id}"),
+            "Unknown command `captain`",
+        ),
+        (
+            "U0STRANGER",
+            format!("commander {id}"),
+            "(Slack user U0STRANGER) are not known to Escalator",
+        ),
+    ];
+    for (user, text, why) in refusals {
+        let (status, reply) = cmd(user, text.clone()).await;
+        assert_eq!(status, 200, "{text}: {reply}");
+        assert_eq!(reply["response_type"], "ephemeral", "{text}: {reply}");
+        let said = reply["text"].as_str().unwrap();
+        assert!(said.contains(why), "{text}: {said}");
+    }
+    let (status, body) = slack_command(
+        &server,
+        "not-the-secret",
+        ALICE_SLACK,
+        &format!("commander {id} bob"),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(roles().await, expected, "nothing changed");
+
+    // Roles are shown on request; the command acknowledges too.
+    let (_, reply) = cmd(BOB_SLACK, format!("roles {id}")).await;
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert_eq!(
+        reply["text"],
+        format!("Incident #{id} \"Trouble slack-roles\": commander alice, comms_lead bob.")
+    );
+    let (_, reply) = cmd(BOB_SLACK, format!("ack {id}")).await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let inc = incident(&server, &viewer, id).await;
+    assert_eq!(inc["acknowledged_by"], "user:bob (slack)");
+    let (_, reply) = cmd(BOB_SLACK, String::new()).await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Usage: `/escalator")
+    );
+
+    // Every change is on the timeline, by whom and through which channel.
+    let (_, t) = server
+        .get(&format!("/api/v1/incidents/{id}/timeline"), &viewer)
+        .await;
+    let changes: Vec<(String, String)> = t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "roles_changed")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let by = |who: &str, roles: &str| {
+        (
+            format!("user:{who} (slack)"),
+            format!("Roles set by user:{who} (slack): {roles}"),
+        )
+    };
+    assert_eq!(
+        changes,
+        [
+            by("alice", "commander alice"),
+            by("alice", "commander alice, scribe bob"),
+            by("bob", "commander alice, comms_lead bob, scribe bob"),
+            by("alice", "commander alice, comms_lead bob"),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gives_incident_roles_from_slack_on_sqlite() {
+    gives_incident_roles_from_slack(&escalator_store::testing::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gives_incident_roles_from_slack_on_postgres() {
+    gives_incident_roles_from_slack(&escalator_store::testing::postgres_url().await).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unconfigured_channel_is_not_found() {
     let receiver = Receiver::start().await;
@@ -306,7 +497,7 @@ async fn an_unconfigured_channel_is_not_found() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
-    // The three callbacks are in the OpenAPI document, generated from the handlers.
+    // The callbacks are in the OpenAPI document, generated from the handlers.
     let doc: Value = server
         .http
         .get(server.url("/api/v1/openapi.json"))
@@ -318,6 +509,7 @@ async fn an_unconfigured_channel_is_not_found() {
         .unwrap();
     for path in [
         "/api/v1/integrations/slack/actions",
+        "/api/v1/integrations/slack/commands",
         "/api/v1/integrations/twilio/sms",
         "/api/v1/integrations/twilio/voice",
     ] {

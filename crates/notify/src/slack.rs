@@ -1,5 +1,5 @@
 //! Slack adapter: `chat.postMessage` with a Block Kit message whose buttons
-//! (`ack`, `resolve`, `escalate`) carry the incident id back to the server's
+//! (`ack`, `resolve`, `escalate`, `role:commander`) carry the incident id back to the server's
 //! interactivity endpoint. Slack answers most failures with HTTP 200 and
 //! `{"ok":false,"error":…}`, so the body decides, not the status.
 
@@ -118,6 +118,7 @@ pub fn slack_message(page: &Page) -> Value {
                 button("Acknowledge", "ack", Some("primary")),
                 button("Resolve", "resolve", None),
                 button("Escalate", "escalate", Some("danger")),
+                button("Take command", "role:commander", None),
             ],
         }));
     }

@@ -25,7 +25,7 @@ fn ok_reply() -> Answer {
 }
 
 #[tokio::test]
-async fn posts_a_block_kit_message_with_ack_resolve_escalate_buttons() {
+async fn posts_a_block_kit_message_with_ack_resolve_escalate_and_command_buttons() {
     let vendor = Vendor::start(ok_reply()).await;
     let mut page = page("U024BE7LH");
     page.incident.title = "Checkout <latency> & errors".into();
@@ -73,6 +73,7 @@ async fn posts_a_block_kit_message_with_ack_resolve_escalate_buttons() {
             ("Acknowledge", "ack", "4821", "primary"),
             ("Resolve", "resolve", "4821", ""),
             ("Escalate", "escalate", "4821", "danger"),
+            ("Take command", "role:commander", "4821", ""),
         ]
     );
     match result {

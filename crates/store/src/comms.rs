@@ -4,10 +4,47 @@
 //! engine's (`Action::StatusUpdate`), saved with it by the runner.
 
 use crate::audit::NewAudit;
-use crate::{Result, Store, StoreTx, ms, ts};
+use crate::db::{Row, Value};
+use crate::{Result, Store, StoreError, StoreTx, ms, ts};
 use escalator_core::ids::IncidentId;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// An incident role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncidentRole {
+    Commander,
+    CommsLead,
+    Scribe,
+}
+
+impl IncidentRole {
+    pub const ALL: [IncidentRole; 3] = [
+        IncidentRole::Commander,
+        IncidentRole::CommsLead,
+        IncidentRole::Scribe,
+    ];
+
+    /// The name in the API and on the timeline: `commander`, `comms_lead`, `scribe`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentRole::Commander => "commander",
+            IncidentRole::CommsLead => "comms_lead",
+            IncidentRole::Scribe => "scribe",
+        }
+    }
+
+    /// A role by its [`name`](IncidentRole::name).
+    pub fn parse(name: &str) -> Option<IncidentRole> {
+        IncidentRole::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// `commander, comms_lead, scribe`, for error messages.
+    pub fn names() -> String {
+        IncidentRole::ALL.map(IncidentRole::name).join(", ")
+    }
+}
 
 /// Who holds each incident role; `None` where nobody does.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,15 +55,19 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const NAMES: [&str; 3] = ["commander", "comms_lead", "scribe"];
+    pub fn holder(&self, role: IncidentRole) -> Option<&str> {
+        match role {
+            IncidentRole::Commander => self.commander.as_deref(),
+            IncidentRole::CommsLead => self.comms_lead.as_deref(),
+            IncidentRole::Scribe => self.scribe.as_deref(),
+        }
+    }
 
-    /// The holder slot of role `name`, one of [`Roles::NAMES`].
-    pub fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
-        match name {
-            "commander" => Some(&mut self.commander),
-            "comms_lead" => Some(&mut self.comms_lead),
-            "scribe" => Some(&mut self.scribe),
-            _ => None,
+    fn holder_mut(&mut self, role: IncidentRole) -> &mut Option<String> {
+        match role {
+            IncidentRole::Commander => &mut self.commander,
+            IncidentRole::CommsLead => &mut self.comms_lead,
+            IncidentRole::Scribe => &mut self.scribe,
         }
     }
 
@@ -37,14 +78,13 @@ impl Roles {
 
     /// `commander alice, comms_lead bob` (or `none`).
     pub fn describe(&self) -> String {
-        let held: Vec<String> = [
-            ("commander", &self.commander),
-            ("comms_lead", &self.comms_lead),
-            ("scribe", &self.scribe),
-        ]
-        .into_iter()
-        .filter_map(|(name, who)| who.as_ref().map(|w| format!("{name} {w}")))
-        .collect();
+        let held: Vec<String> = IncidentRole::ALL
+            .into_iter()
+            .filter_map(|role| {
+                self.holder(role)
+                    .map(|who| format!("{} {who}", role.name()))
+            })
+            .collect();
         if held.is_empty() {
             "none".to_owned()
         } else {
@@ -62,6 +102,15 @@ pub struct Comms {
     pub last_update_at: Option<Timestamp>,
     /// When the next status update is promised.
     pub next_update_at: Option<Timestamp>,
+}
+
+/// The roles in [`COLUMNS`] order, from column `first` of `r`.
+fn roles_at(r: &Row, first: usize) -> Result<Roles> {
+    Ok(Roles {
+        commander: r.opt_text(first)?,
+        comms_lead: r.opt_text(first + 1)?,
+        scribe: r.opt_text(first + 2)?,
+    })
 }
 
 const COLUMNS: &str = "commander, comms_lead, scribe";
@@ -107,11 +156,7 @@ impl Store {
         };
         let opt_ts = |i| r.opt_int(i)?.map(ts).transpose();
         Ok(Comms {
-            roles: Roles {
-                commander: r.opt_text(0)?,
-                comms_lead: r.opt_text(1)?,
-                scribe: r.opt_text(2)?,
-            },
+            roles: roles_at(&r, 0)?,
             last_update: r.opt_text(3)?,
             last_update_by: r.opt_text(4)?,
             last_update_at: opt_ts(5)?,
@@ -119,34 +164,69 @@ impl Store {
         })
     }
 
-    /// Sets the incident's roles to `roles`, recording the change (with the
-    /// holders before it) on the timeline and the audit chain.
+    /// The roles of several incidents (a page of a list), in one query per
+    /// 500; incidents nobody holds a role in are left out.
+    pub async fn roles_of(&self, ids: &[IncidentId]) -> Result<HashMap<i64, Roles>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT incident_id, {COLUMNS} FROM incident_comms WHERE incident_id IN ({})",
+                marks.join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().map(|id| id.0.into()).collect();
+            for r in self.pool.fetch_all(sql, &params).await? {
+                let roles = roles_at(&r, 1)?;
+                out.insert(r.int(0)?, roles);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies role `changes` (in order; `None` clears a role) to the
+    /// incident's roles under a row lock, so changes made at the same time
+    /// from the API and from Slack both hold. A change is recorded (with the
+    /// holders before it) on the timeline and the audit chain; changes that
+    /// leave every role as it was record nothing. Returns the roles after.
     pub async fn set_roles(
         &self,
         incident: IncidentId,
-        roles: &Roles,
+        changes: &[(IncidentRole, Option<String>)],
         actor: &str,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Roles> {
         let mut tx = self.begin().await?;
+        // The row exists before it is locked: on PostgreSQL two first
+        // changes would otherwise both read "nobody" and the later win whole.
+        tx.tx
+            .execute(
+                "INSERT INTO incident_comms (incident_id, updated_at) VALUES ($1, $2) \
+                 ON CONFLICT (incident_id) DO NOTHING",
+                &[incident.0.into(), ms(now).into()],
+            )
+            .await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM incident_comms WHERE incident_id = $1{}",
             tx.dialect().for_update()
         );
-        let before = match tx.tx.fetch_optional(sql, &[incident.0.into()]).await? {
-            Some(r) => Roles {
-                commander: r.opt_text(0)?,
-                comms_lead: r.opt_text(1)?,
-                scribe: r.opt_text(2)?,
-            },
-            None => Roles::default(),
-        };
+        let r = tx
+            .tx
+            .fetch_optional(sql, &[incident.0.into()])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no roles row for incident {incident}")))?;
+        let before = roles_at(&r, 0)?;
+        let mut roles = before.clone();
+        for (role, holder) in changes {
+            *roles.holder_mut(*role) = holder.clone();
+        }
+        if roles == before {
+            tx.commit().await?;
+            return Ok(roles);
+        }
         tx.tx
             .execute(
-                "INSERT INTO incident_comms (incident_id, commander, comms_lead, scribe, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident_id) DO UPDATE SET \
-                 commander = excluded.commander, comms_lead = excluded.comms_lead, \
-                 scribe = excluded.scribe, updated_at = excluded.updated_at",
+                "UPDATE incident_comms SET commander = $2, comms_lead = $3, scribe = $4, \
+                 updated_at = $5 WHERE incident_id = $1",
                 &[
                     incident.0.into(),
                     roles.commander.clone().into(),
@@ -173,6 +253,7 @@ impl Store {
         let message = format!("Roles set by {actor}: {}", roles.describe());
         tx.add_timeline(incident, now, "roles_changed", actor, &message, &detail)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(roles)
     }
 }

@@ -293,10 +293,14 @@ impl StoreTx {
         limit: u32,
     ) -> Result<Vec<OutboxItem>> {
         let lock = self.dialect().skip_locked();
+        // One IN over a UNION, not `id IN (…) OR id IN (…)`: PostgreSQL
+        // plans the OR as a filter on a scan of the whole table, which made
+        // every claim slower as the table grew (4 ms at 50 000 rows).
         let sql = format!(
-            "UPDATE notifications SET status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1 \
-             WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $3{lock}) \
-             OR id IN (SELECT id FROM notifications WHERE status = 'sending' AND lease_until <= $1 ORDER BY lease_until LIMIT $3{lock}) \
+            "WITH due AS (SELECT id FROM notifications WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $3{lock}), \
+             stale AS (SELECT id FROM notifications WHERE status = 'sending' AND lease_until <= $1 ORDER BY lease_until LIMIT $3{lock}) \
+             UPDATE notifications SET status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1 \
+             WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM stale) \
              RETURNING {CLAIM_COLUMNS}"
         );
         let mut items: Vec<OutboxItem> = self

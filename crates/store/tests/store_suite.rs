@@ -11,7 +11,7 @@ use escalator_core::engine::{self, Input, NewIncident, Status};
 use escalator_core::ids::{
     ContactMethodId, DedupKey, IncidentId, PolicyId, RoutingKey, ServiceId, UserId,
 };
-use escalator_store::{Comms, IncidentFilter, Outcome, Roles, Store, testing};
+use escalator_store::{Comms, IncidentFilter, IncidentRole, Outcome, Roles, Store, testing};
 use jiff::{SignedDuration, Timestamp};
 
 fn config() -> Config {
@@ -705,10 +705,12 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
         comms_lead: Some("bob".into()),
         scribe: None,
     };
-    store
-        .set_roles(id, &roles, "token:ops", t0())
-        .await
-        .unwrap();
+    let set = [
+        (IncidentRole::Commander, Some("alice".to_owned())),
+        (IncidentRole::CommsLead, Some("bob".to_owned())),
+    ];
+    let after = store.set_roles(id, &set, "token:ops", t0()).await.unwrap();
+    assert_eq!(after, roles);
     let mut tx = store.begin().await.unwrap();
     tx.save_status_update(
         id,
@@ -731,8 +733,15 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
         scribe: Some("bob".into()),
         ..roles.clone()
     };
+    let scribe = [(IncidentRole::Scribe, Some("bob".to_owned()))];
+    let after = store
+        .set_roles(id, &scribe, "token:ops", t0() + secs(9))
+        .await
+        .unwrap();
+    assert_eq!(after, later, "the other roles are kept");
+    // Setting what is already set records nothing.
     store
-        .set_roles(id, &later, "token:ops", t0() + secs(9))
+        .set_roles(id, &scribe, "token:ops", t0() + secs(10))
         .await
         .unwrap();
     let comms = store.comms(id).await.unwrap();
@@ -763,6 +772,25 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
         2
     );
     assert_eq!(verify_audit(&store).await, 3);
+
+    // Two first changes at once, to different roles, both hold.
+    let other = open(&store, &catalog, "k2", t0()).await;
+    let commander = [(IncidentRole::Commander, Some("alice".to_owned()))];
+    let scribe = [(IncidentRole::Scribe, Some("bob".to_owned()))];
+    let (a, b) = tokio::join!(
+        store.set_roles(other, &commander, "user:alice (slack)", t0()),
+        store.set_roles(other, &scribe, "token:ops", t0()),
+    );
+    a.unwrap();
+    b.unwrap();
+    let roles = store.comms(other).await.unwrap().roles;
+    assert_eq!(
+        (
+            roles.holder(IncidentRole::Commander),
+            roles.holder(IncidentRole::Scribe)
+        ),
+        (Some("alice"), Some("bob"))
+    );
 }
 
 async fn a_token_may_act_for_a_user(store: Store) {

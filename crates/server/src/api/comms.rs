@@ -16,10 +16,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use escalator_core::auth::Role;
+use escalator_core::directory::Catalog;
 use escalator_core::duration::Duration;
 use escalator_core::engine::Input;
 use escalator_core::ids::{IncidentId, UserId};
-use escalator_store::Roles;
+use escalator_store::IncidentRole;
 use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -60,27 +61,24 @@ pub async fn set_roles(
     }
     let row = super::incidents::load(&app, id).await?;
     let catalog = app.refresh_catalog().await?;
-    let mut roles = app.store.comms(IncidentId(id)).await?.roles;
+    let mut set = Vec::with_capacity(changes.len());
     for (name, value) in changes {
-        let Some(slot) = roles.slot(&name) else {
-            return Err(ApiError::bad_field(
+        let role = IncidentRole::parse(&name).ok_or_else(|| {
+            ApiError::bad_field(
                 &name,
                 format!(
                     "unknown role {name:?}; expected one of: {}",
-                    Roles::NAMES.join(", ")
+                    IncidentRole::names()
                 ),
-            ));
-        };
-        *slot = match value {
+            )
+        })?;
+        let holder = match value {
             serde_json::Value::Null => None,
             serde_json::Value::String(s) if s.is_empty() => None,
-            serde_json::Value::String(s) => {
-                let user = UserId::parse(&s)
-                    .ok()
-                    .filter(|u| catalog.user(u).is_some())
-                    .ok_or_else(|| ApiError::bad_field(&name, format!("unknown user {s:?}")))?;
-                Some(user.to_string())
-            }
+            serde_json::Value::String(s) => Some(
+                known_user(&catalog, &s)
+                    .ok_or_else(|| ApiError::bad_field(&name, format!("unknown user {s:?}")))?,
+            ),
             _ => {
                 return Err(ApiError::bad_field(
                     &name,
@@ -88,13 +86,23 @@ pub async fn set_roles(
                 ));
             }
         };
+        set.push((role, holder));
     }
-    app.store
-        .set_roles(IncidentId(id), &roles, &caller.actor(), Timestamp::now())
+    let roles = app
+        .store
+        .set_roles(IncidentId(id), &set, &caller.actor(), Timestamp::now())
         .await?;
     let mut view = IncidentView::new(&row.incident, row.details, &app.public_url);
     view.roles = Some(roles);
     Ok(Json(view))
+}
+
+/// `id` as a user of the configuration in force, as a role holder is stored.
+pub fn known_user(catalog: &Catalog, id: &str) -> Option<String> {
+    UserId::parse(id)
+        .ok()
+        .filter(|u| catalog.user(u).is_some())
+        .map(|u| u.to_string())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -45,8 +45,7 @@ pub struct IncidentView {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub url: String,
-    /// Incident roles: commander, comms_lead, scribe (user ids or null);
-    /// shown when one incident is read, not in lists.
+    /// Incident roles: commander, comms_lead, scribe (user ids or null).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub roles: Option<escalator_store::Roles>,
@@ -151,11 +150,18 @@ pub async fn list(
             limit,
         })
         .await?;
+    let ids: Vec<IncidentId> = page.items.iter().map(|r| r.incident.id).collect();
+    let mut roles = app.store.roles_of(&ids).await?;
     Ok(Json(IncidentList {
         incidents: page
             .items
             .into_iter()
-            .map(|r| IncidentView::from_row(r, &app.public_url))
+            .map(|r| {
+                let held = roles.remove(&r.incident.id.0).unwrap_or_default();
+                let mut view = IncidentView::from_row(r, &app.public_url);
+                view.roles = Some(held);
+                view
+            })
             .collect(),
         next_cursor: page.next_cursor,
     }))

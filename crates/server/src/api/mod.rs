@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(templates::preview))
         .routes(routes!(metrics::receive))
         .routes(routes!(inbound::slack::actions))
+        .routes(routes!(inbound::slack::commands))
         .routes(routes!(inbound::twilio::sms))
         .routes(routes!(inbound::twilio::voice))
         .routes(routes!(inbound::twilio::status));

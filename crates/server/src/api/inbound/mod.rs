@@ -17,6 +17,7 @@ use escalator_core::config::{Channels, ContactKind, Secret};
 use escalator_core::directory::Catalog;
 use escalator_core::engine::Input;
 use escalator_core::ids::{IncidentId, UserId};
+use escalator_store::IncidentRole;
 
 /// What a responder can do from a chat button, a text or a phone keypad.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +102,24 @@ fn resolve(secret: &Secret, key: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(format!("{key}: {e}")))
 }
 
+/// What became of a request from a chat, a text or a call, in one sentence.
+#[derive(Debug)]
+pub struct Answer {
+    /// Whether it was carried out (otherwise `text` says why not).
+    pub done: bool,
+    pub text: String,
+}
+
+impl Answer {
+    fn done(text: String) -> Answer {
+        Answer { done: true, text }
+    }
+
+    fn refused(text: String) -> Answer {
+        Answer { done: false, text }
+    }
+}
+
 /// Submits the action and says in one sentence what became of it. Refusals
 /// (unknown or resolved incident, last level) are sentences too: the person
 /// at the other end should read why. Only a server that cannot work is an error.
@@ -110,13 +129,13 @@ async fn perform(
     action: Action,
     user: &UserId,
     channel: &str,
-) -> Result<String, ApiError> {
+) -> Result<Answer, ApiError> {
     let work = Work::Act {
         incident: IncidentId(incident),
         input: action.input(actor(user, channel)),
     };
     match app.runner.submit(work).await {
-        Ok(Done::Act(i)) => Ok(match action {
+        Ok(Done::Act(i)) => Ok(Answer::done(match action {
             Action::Acknowledge => {
                 format!("Incident #{} \"{}\" acknowledged by {user}.", i.id, i.title)
             }
@@ -125,15 +144,56 @@ async fn perform(
                 "Incident #{} \"{}\" escalated to level {} by {user}.",
                 i.id, i.title, i.level
             ),
-        }),
+        })),
         Ok(_) => Err(ApiError::internal("unexpected runner answer")),
-        Err(RunError::NotFound(_)) => Ok(format!("Incident #{incident} does not exist.")),
-        Err(RunError::Engine(e)) => Ok(format!(
+        Err(RunError::NotFound(_)) => Ok(Answer::refused(missing(incident))),
+        Err(RunError::Engine(e)) => Ok(Answer::refused(format!(
             "Could not {} incident #{incident}: {e}.",
             action.verb()
-        )),
+        ))),
         Err(e) => Err(e.into()),
     }
+}
+
+fn missing(incident: i64) -> String {
+    format!("Incident #{incident} does not exist.")
+}
+
+/// Gives `role` to `holder` (or to nobody), as `user` through `channel`, and
+/// says what became of it.
+async fn assign(
+    app: &AppState,
+    incident: i64,
+    role: IncidentRole,
+    holder: Option<&UserId>,
+    user: &UserId,
+    channel: &str,
+) -> Result<Answer, ApiError> {
+    let Some(row) = app.store.incident(IncidentId(incident)).await? else {
+        return Ok(Answer::refused(missing(incident)));
+    };
+    let holder = holder.map(UserId::to_string);
+    let roles = app
+        .store
+        .set_roles(
+            IncidentId(incident),
+            &[(role, holder.clone())],
+            &actor(user, channel),
+            jiff::Timestamp::now(),
+        )
+        .await?;
+    let title = &row.incident.title;
+    let role = role.name();
+    Ok(Answer::done(match holder {
+        Some(h) => format!(
+            "{h} is now {role} of incident #{incident} \"{title}\". Roles: {}.",
+            roles.describe()
+        ),
+        None => format!(
+            "Incident #{incident} \"{title}\" has no {role} now. Roles: {}.",
+            roles.describe()
+        ),
+    }))
 }
 
 /// A form-encoded body as name/value pairs, in order.

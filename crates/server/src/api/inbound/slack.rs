@@ -1,12 +1,20 @@
-//! `POST /api/v1/integrations/slack/actions`: Slack's interactivity request
-//! when someone presses a button on a page (`block_actions`; `action_id` is
-//! `ack`, `resolve` or `escalate`, `value` the incident number). Slack wants a
-//! quick 200 even for refusals, so only a bad signature (401) or a missing
-//! channel (404) is an HTTP error.
+//! Slack's requests, signed with the app's signing secret (`v0=` HMAC over
+//! `v0:{timestamp}:{body}`, five minutes of replay window):
+//!
+//! - `POST /api/v1/integrations/slack/actions`: interactivity, when someone
+//!   presses a button on a page (`block_actions`; `action_id` `ack`,
+//!   `resolve`, `escalate` or `role:commander`, `value` the incident number).
+//! - `POST /api/v1/integrations/slack/commands`: the `/escalator` slash
+//!   command (see [`Command`]).
+//!
+//! The Slack user is mapped to an Escalator user through a `slack` contact
+//! method. Slack wants a quick 200 even for refusals, so only a bad
+//! signature (401) or a missing channel (404) is an HTTP error.
 
 use super::signature::verify_slack;
 use super::{
-    Action, channels, field, form, incident_number, perform, resolve, section, user_by_contact,
+    Action, Answer, assign, channels, field, form, incident_number, perform, resolve, section,
+    user_by_contact,
 };
 use crate::AppState;
 use crate::api::error::ApiError;
@@ -15,13 +23,18 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use escalator_core::config::ContactKind;
+use escalator_core::directory::Catalog;
+use escalator_core::ids::{IncidentId, UserId};
+use escalator_store::IncidentRole;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
-/// An ephemeral answer, shown only to the person who pressed the button.
+/// Slack's answer to the person who pressed or typed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlackReply {
-    /// Always `ephemeral`.
+    /// `ephemeral` (only they see it), or `in_channel` for a slash command
+    /// that changed something the channel should know about.
     pub response_type: &'static str,
     /// Always false: the page itself stays as it was.
     pub replace_original: bool,
@@ -36,6 +49,53 @@ impl SlackReply {
             text: text.into(),
         })
     }
+
+    /// A slash command's answer: what was done is shown to the channel.
+    fn to_channel(answer: Answer) -> Json<SlackReply> {
+        let mut reply = SlackReply::new(answer.text);
+        if answer.done {
+            reply.response_type = "in_channel";
+        }
+        reply
+    }
+}
+
+/// Checks Slack's signature and returns the configuration and the form.
+async fn verified(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Arc<Catalog>, Vec<(String, String)>), ApiError> {
+    let catalog = channels(app).await?;
+    let slack = section(&catalog, "slack", |c| c.slack.as_ref())?;
+    let secret = slack
+        .signing_secret
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("channels.slack.signing_secret is not configured"))?;
+    let secret = resolve(secret, "channels.slack.signing_secret")?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    verify_slack(
+        secret.as_bytes(),
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        jiff::Timestamp::now().as_second(),
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+    Ok((catalog, form(body)))
+}
+
+/// The Escalator user behind a Slack member id, or the sentence saying there is none.
+fn escalator_user(catalog: &Catalog, slack_id: &str) -> Result<UserId, String> {
+    user_by_contact(
+        catalog,
+        |k| matches!(k, ContactKind::Slack { user } if user == slack_id),
+    )
+    .ok_or_else(|| {
+        format!(
+            "You (Slack user {slack_id}) are not known to Escalator: ask an administrator to add a slack contact method for you."
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -74,24 +134,7 @@ pub async fn actions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SlackReply>, ApiError> {
-    let catalog = channels(&app).await?;
-    let slack = section(&catalog, "slack", |c| c.slack.as_ref())?;
-    let secret = slack
-        .signing_secret
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("channels.slack.signing_secret is not configured"))?;
-    let secret = resolve(secret, "channels.slack.signing_secret")?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    verify_slack(
-        secret.as_bytes(),
-        header("x-slack-request-timestamp"),
-        header("x-slack-signature"),
-        &body,
-        jiff::Timestamp::now().as_second(),
-    )
-    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
-
-    let params = form(&body);
+    let (catalog, params) = verified(&app, &headers, &body).await?;
     let payload = field(&params, "payload")
         .ok_or_else(|| ApiError::bad_field("payload", "the payload field is missing"))?;
     let payload: Payload = serde_json::from_str(payload)
@@ -102,27 +145,274 @@ pub async fn actions(
             payload.kind
         )));
     }
-    let slack_id = payload.user.id;
-    let Some(user) = user_by_contact(
-        &catalog,
-        |k| matches!(k, ContactKind::Slack { user } if *user == slack_id),
-    ) else {
-        return Ok(SlackReply::new(format!(
-            "You (Slack user {slack_id}) are not known to Escalator: ask an administrator to add a slack contact method for you."
-        )));
+    let user = match escalator_user(&catalog, &payload.user.id) {
+        Ok(user) => user,
+        Err(why) => return Ok(SlackReply::new(why)),
     };
     let Some(pressed) = payload.actions.first() else {
         return Ok(SlackReply::new("No action was pressed."));
     };
-    let Some(action) = Action::parse(&pressed.action_id) else {
-        return Ok(SlackReply::new(format!(
-            "Unknown action {:?}; expected ack, resolve or escalate.",
-            pressed.action_id
-        )));
-    };
     let Some(incident) = pressed.value.as_deref().and_then(incident_number) else {
         return Ok(SlackReply::new("The button does not name an incident."));
     };
-    let text = perform(&app, incident, action, &user, "slack").await?;
-    Ok(SlackReply::new(text))
+    // `role:commander`: the presser takes the role.
+    if let Some(role) = pressed.action_id.strip_prefix("role:") {
+        let Some(role) = IncidentRole::parse(role) else {
+            return Ok(SlackReply::new(format!("Unknown role {role:?}.")));
+        };
+        let answer = assign(&app, incident, role, Some(&user), &user, "slack").await?;
+        return Ok(SlackReply::new(answer.text));
+    }
+    let Some(action) = Action::parse(&pressed.action_id) else {
+        return Ok(SlackReply::new(format!(
+            "Unknown action {:?}; expected ack, resolve, escalate or role:commander.",
+            pressed.action_id
+        )));
+    };
+    let answer = perform(&app, incident, action, &user, "slack").await?;
+    Ok(SlackReply::new(answer.text))
+}
+
+/// What `/escalator …` asks for. The words, any case:
+///
+/// - `ack|acknowledge|resolve|escalate <incident>`;
+/// - `commander|comms_lead|scribe <incident> [who]`, where `who` is `me`
+///   (the default), a Slack mention (`<@U024BE7LH>`, as Slack sends it when
+///   the command escapes users), an Escalator user id, or `none` to clear
+///   the role; `ic` and `comms` are short for commander and comms_lead;
+/// - `roles <incident>`: who holds which role;
+/// - `help`, or nothing.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Act(Action, i64),
+    Assign(IncidentRole, i64, Holder),
+    Roles(i64),
+    Help,
+}
+
+/// Who is to hold a role, as the command names them.
+#[derive(Debug, PartialEq)]
+enum Holder {
+    Me,
+    Slack(String),
+    User(String),
+    Nobody,
+}
+
+const USAGE: &str = "Usage: `/escalator ack|resolve|escalate <incident>`, \
+`/escalator commander|comms_lead|scribe <incident> [me|@someone|user id|none]`, \
+`/escalator roles <incident>`.";
+
+impl Command {
+    /// The command in `text`, or why it is not one.
+    fn parse(text: &str) -> Result<Command, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let Some(verb) = words.first().map(|w| w.to_ascii_lowercase()) else {
+            return Ok(Command::Help);
+        };
+        if verb == "help" {
+            return Ok(Command::Help);
+        }
+        let incident = || {
+            let word = words
+                .get(1)
+                .ok_or_else(|| format!("`{verb}` needs an incident number. {USAGE}"))?;
+            incident_number(word).ok_or_else(|| format!("{word:?} is not an incident number."))
+        };
+        let too_many = |n: usize| {
+            if words.len() > n {
+                Err(format!("Too many words after `{verb}`. {USAGE}"))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(action) = Action::parse(&verb) {
+            too_many(2)?;
+            return Ok(Command::Act(action, incident()?));
+        }
+        if verb == "roles" {
+            too_many(2)?;
+            return Ok(Command::Roles(incident()?));
+        }
+        let role = match verb.as_str() {
+            "ic" => Some(IncidentRole::Commander),
+            "comms" => Some(IncidentRole::CommsLead),
+            name => IncidentRole::parse(name),
+        };
+        let Some(role) = role else {
+            return Err(format!("Unknown command `{verb}`. {USAGE}"));
+        };
+        too_many(3)?;
+        let holder = match words.get(2) {
+            None => Holder::Me,
+            Some(who) => Holder::parse(who),
+        };
+        Ok(Command::Assign(role, incident()?, holder))
+    }
+}
+
+impl Holder {
+    fn parse(who: &str) -> Holder {
+        if who.eq_ignore_ascii_case("me") {
+            return Holder::Me;
+        }
+        if ["none", "nobody", "-"]
+            .iter()
+            .any(|w| who.eq_ignore_ascii_case(w))
+        {
+            return Holder::Nobody;
+        }
+        // `<@U024BE7LH>` or `<@U024BE7LH|alice>`.
+        if let Some(inner) = who.strip_prefix("<@").and_then(|w| w.strip_suffix('>')) {
+            let id = inner.split('|').next().unwrap_or_default();
+            return Holder::Slack(id.to_owned());
+        }
+        Holder::User(who.trim_start_matches('@').to_owned())
+    }
+
+    /// The Escalator user meant, `None` for nobody, or why there is none.
+    fn resolve(self, catalog: &Catalog, me: &UserId) -> Result<Option<UserId>, String> {
+        match self {
+            Holder::Me => Ok(Some(me.clone())),
+            Holder::Nobody => Ok(None),
+            Holder::Slack(id) => user_by_contact(
+                catalog,
+                |k| matches!(k, ContactKind::Slack { user } if *user == id),
+            )
+            .map(Some)
+            .ok_or_else(|| {
+                format!("<@{id}> is not known to Escalator (no slack contact method names them).")
+            }),
+            Holder::User(name) => UserId::parse(&name)
+                .ok()
+                .filter(|u| catalog.user(u).is_some())
+                .map(Some)
+                .ok_or_else(|| {
+                    format!(
+                        "{name:?} is not an Escalator user. Name them by user id, or mention them \
+                         (turn on \"Escape channels, users, and links\" for the command)."
+                    )
+                }),
+        }
+    }
+}
+
+/// The `/escalator` slash command: acknowledge, resolve or escalate an
+/// incident, or give its roles, from any channel. What was done is answered
+/// `in_channel`, so the channel sees who took command; refusals and help
+/// only to the person who typed.
+#[utoipa::path(post, path = "/integrations/slack/commands", tag = "inbound",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Slack's slash command request (command, text, user_id, …)"),
+    params(("X-Slack-Signature" = String, Header, description = "v0=<hex HMAC-SHA256>"),
+           ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; at most five minutes off")),
+    responses((status = 200, description = "What happened, or why not", body = SlackReply),
+              (status = 400, body = crate::api::error::ErrorBody),
+              (status = 401, description = "Bad or stale signature", body = crate::api::error::ErrorBody),
+              (status = 404, description = "channels.slack has no signing_secret", body = crate::api::error::ErrorBody)))]
+pub async fn commands(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<SlackReply>, ApiError> {
+    let (catalog, params) = verified(&app, &headers, &body).await?;
+    let slack_id = field(&params, "user_id")
+        .ok_or_else(|| ApiError::bad_field("user_id", "the user_id field is missing"))?;
+    let user = match escalator_user(&catalog, slack_id) {
+        Ok(user) => user,
+        Err(why) => return Ok(SlackReply::new(why)),
+    };
+    let command = match Command::parse(field(&params, "text").unwrap_or_default()) {
+        Ok(command) => command,
+        Err(why) => return Ok(SlackReply::new(why)),
+    };
+    let answer = match command {
+        Command::Help => return Ok(SlackReply::new(USAGE)),
+        Command::Act(action, incident) => perform(&app, incident, action, &user, "slack").await?,
+        Command::Assign(role, incident, holder) => match holder.resolve(&catalog, &user) {
+            Ok(holder) => assign(&app, incident, role, holder.as_ref(), &user, "slack").await?,
+            Err(why) => return Ok(SlackReply::new(why)),
+        },
+        Command::Roles(incident) => {
+            let Some(row) = app.store.incident(IncidentId(incident)).await? else {
+                return Ok(SlackReply::new(format!(
+                    "Incident #{incident} does not exist."
+                )));
+            };
+            let roles = app.store.comms(IncidentId(incident)).await?.roles;
+            return Ok(SlackReply::new(format!(
+                "Incident #{incident} \"{}\": {}.",
+                row.incident.title,
+                roles.describe()
+            )));
+        }
+    };
+    Ok(SlackReply::to_channel(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_name_a_verb_an_incident_and_maybe_someone() {
+        use Command::*;
+        assert_eq!(Command::parse(""), Ok(Help));
+        assert_eq!(Command::parse("HELP"), Ok(Help));
+        assert_eq!(
+            Command::parse("ack 4821"),
+            Ok(Act(Action::Acknowledge, 4821))
+        );
+        assert_eq!(
+            Command::parse("Escalate #12"),
+            Ok(Act(Action::Escalate, 12))
+        );
+        assert_eq!(Command::parse("roles 7"), Ok(Roles(7)));
+        assert_eq!(
+            Command::parse("commander 7"),
+            Ok(Assign(IncidentRole::Commander, 7, Holder::Me))
+        );
+        assert_eq!(
+            Command::parse("ic 7 <@U024BE7LH|alice>"),
+            Ok(Assign(
+                IncidentRole::Commander,
+                7,
+                Holder::Slack("U024BE7LH".into())
+            ))
+        );
+        assert_eq!(
+            Command::parse("comms 7 @bob"),
+            Ok(Assign(
+                IncidentRole::CommsLead,
+                7,
+                Holder::User("bob".into())
+            ))
+        );
+        assert_eq!(
+            Command::parse("scribe 7 none"),
+            Ok(Assign(IncidentRole::Scribe, 7, Holder::Nobody))
+        );
+        assert_eq!(
+            Command::parse("comms_lead 7 <@U1>"),
+            Ok(Assign(
+                IncidentRole::CommsLead,
+                7,
+                Holder::Slack("U1".into())
+            ))
+        );
+    }
+
+    #[test]
+    fn a_command_that_is_not_one_says_why() {
+        let why = |text: &str| Command::parse(text).unwrap_err();
+        assert!(
+            why("ack").contains("needs an incident number"),
+            "{}",
+            why("ack")
+        );
+        assert!(why("ack x").contains("\"x\" is not an incident number"));
+        assert!(why("ack 1 2").starts_with("Too many words after `ack`"));
+        assert!(why("scribe 1 bob carol").starts_with("Too many words"));
+        assert!(why("page 1").starts_with("Unknown command `page`"));
+    }
 }

@@ -111,7 +111,7 @@ pub async fn sms(
         ));
     };
     let reply = perform(&app, incident, action, &user, "sms").await?;
-    Ok(twiml("Message", &reply))
+    Ok(twiml("Message", &reply.text))
 }
 
 /// The key pressed on a paging call: 1 acknowledges, 2 resolves, 3 escalates.
@@ -163,7 +163,7 @@ pub async fn voice(
         }
     };
     let reply = perform(&app, incident, action, &user, "voice").await?;
-    Ok(twiml("Say", &reply))
+    Ok(twiml("Say", &reply.text))
 }
 
 /// Twilio's status callback for a paging message or call (the `StatusCallback`
