@@ -7,6 +7,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{AssertSqlSafe, Postgres, Row as _, Sqlite, Transaction};
 
 use crate::StoreError;
+use std::sync::Arc;
 
 /// A bound parameter. Nulls are typed so PostgreSQL can infer the column type.
 #[derive(Clone, Debug)]
@@ -135,7 +136,19 @@ pub(crate) struct SqliteTx {
     conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
     /// Whether `BEGIN IMMEDIATE` has been sent (and not yet `COMMIT`).
     begun: bool,
+    /// The process's turn to write, and where its connection goes back to.
+    slot: Option<WriterGuard>,
 }
+
+/// The one connection this process writes SQLite through, kept out of the
+/// pool between write transactions. Only it writes, so its page cache stays
+/// valid from one transaction to the next; a pooled connection would find
+/// that another had written since and start every transaction by discarding
+/// its cache and reading the b-tree pages back. Holding the slot is also the
+/// process's turn to write.
+pub(crate) type WriterSlot = Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Sqlite>>>>;
+pub(crate) type WriterGuard =
+    tokio::sync::OwnedMutexGuard<Option<sqlx::pool::PoolConnection<Sqlite>>>;
 
 impl SqliteTx {
     fn conn(&mut self) -> &mut sqlx::SqliteConnection {
@@ -156,13 +169,17 @@ impl SqliteTx {
 
 impl Drop for SqliteTx {
     /// Ended without a commit (an error, or a caller that gave up): the
-    /// connection is closed rather than returned to the pool, and SQLite rolls
-    /// the transaction back as it closes.
+    /// connection is closed rather than kept, and SQLite rolls the
+    /// transaction back as it closes. Otherwise it goes back to the writer's
+    /// slot (or, without one, to the pool).
     fn drop(&mut self) {
-        if self.begun
-            && let Some(conn) = self.conn.take()
-        {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.begun {
             drop(conn.detach());
+        } else if let Some(slot) = self.slot.as_mut() {
+            **slot = Some(conn);
         }
     }
 }
@@ -274,12 +291,22 @@ impl Pool {
 
     /// Starts a write transaction. On SQLite it takes the write lock at once, so two
     /// writers never deadlock upgrading read locks.
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
+    ///
+    /// `slot` is the writer's connection slot (SQLite; see [`WriterSlot`]),
+    /// held for the transaction; without one a pooled connection is used.
+    pub async fn begin(&self, mut slot: Option<WriterGuard>) -> Result<Tx, StoreError> {
         Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(SqliteTx {
-                conn: Some(p.acquire().await?),
-                begun: false,
-            }),
+            Pool::Sqlite(p) => {
+                let conn = match slot.as_mut().and_then(|s| s.take()) {
+                    Some(conn) => conn,
+                    None => p.acquire().await?,
+                };
+                Tx::Sqlite(SqliteTx {
+                    conn: Some(conn),
+                    begun: false,
+                    slot,
+                })
+            }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

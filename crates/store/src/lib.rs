@@ -34,7 +34,6 @@ pub use tokens::TokenInfo;
 use db::{Pool, Tx};
 use jiff::Timestamp;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +62,10 @@ pub struct Store {
     /// SQLite has one writer at a time. Writers queue here, in order, instead
     /// of in SQLite's busy handler, which sleeps for milliseconds at a time and
     /// lets an unlucky writer (an API change behind a stream of event batches)
-    /// wait far longer than its turn. `None` on PostgreSQL, where writers
-    /// lock only the rows they touch.
-    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// wait far longer than its turn; the slot keeps the one connection they
+    /// write through (see [`db::WriterSlot`]). `None` on PostgreSQL, where
+    /// writers lock only the rows they touch.
+    writer: Option<db::WriterSlot>,
 }
 
 /// PostgreSQL channel on which nodes tell each other about new work.
@@ -139,8 +139,7 @@ impl Store {
             None => None,
         };
         Ok(StoreTx {
-            tx: self.pool.begin().await?,
-            _writer: writer,
+            tx: self.pool.begin(writer).await?,
             audit_head: None,
             wake_others: false,
             pending: batch::Pending::default(),
@@ -175,6 +174,17 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        // The writer's connection is kept outside the pool, which waits for
+        // every connection to come back: return it, and keep the turn to
+        // write so that no transaction takes one again while the pool closes.
+        let _turn = match &self.writer {
+            Some(slot) => {
+                let mut turn = slot.lock().await;
+                drop(turn.take());
+                Some(turn)
+            }
+            None => None,
+        };
         self.pool.close().await
     }
 }
@@ -188,8 +198,6 @@ pub struct StoreTx {
     wake_others: bool,
     /// Appended rows, written in bulk (see [`batch`]).
     pending: batch::Pending,
-    /// This process's turn to write (SQLite), released after `tx` ends.
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl StoreTx {

@@ -47,7 +47,7 @@ pub(crate) async fn run(pool: &Pool) -> Result<()> {
         Dialect::Sqlite => SQLITE,
         Dialect::Postgres => POSTGRES,
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin(None).await?;
     if pool.dialect() == Dialect::Postgres {
         // Several nodes may start at once; one migrates, the others wait for it.
         tx.execute("SELECT pg_advisory_xact_lock(7142500001)", &[])

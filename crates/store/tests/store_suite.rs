@@ -183,6 +183,8 @@ async fn an_uncommitted_transaction_leaves_nothing(store: Store) {
     .unwrap();
     let mut tx = store.begin().await.unwrap();
     tx.save_transition(&t, None, &catalog, t0()).await.unwrap();
+    // A statement sent, so the transaction has begun in the database.
+    tx.claim_notifications(t0(), t0(), 10).await.unwrap();
     drop(tx);
     let page = store
         .incidents(&IncidentFilter {
@@ -194,6 +196,13 @@ async fn an_uncommitted_transaction_leaves_nothing(store: Store) {
     assert!(page.items.is_empty());
     assert_eq!(store.next_notification_due().await.unwrap(), None);
     assert_eq!(verify_audit(&store).await, 0);
+    // The next write goes through, and the store still closes (the writer's
+    // connection, kept between transactions, goes back to the pool).
+    open(&store, &catalog, "k", t0()).await;
+    assert_eq!(verify_audit(&store).await, 1);
+    tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
+        .await
+        .expect("the store closes");
 }
 
 async fn one_open_incident_per_dedup_key(store: Store) {
