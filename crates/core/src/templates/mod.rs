@@ -13,6 +13,8 @@ mod tests;
 use crate::engine::Incident;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
 /// Instructions one render may spend: far more than any sensible message
 /// needs, few enough that a hostile loop stops within milliseconds.
@@ -194,6 +196,50 @@ fn environment() -> minijinja::Environment<'static> {
     env
 }
 
+/// Templates compiled once, by source: a page is rendered with the same few
+/// templates over and over, and parsing one (with a fresh environment) cost
+/// more than rendering it. Each source has an environment of its own, shared
+/// out under the lock and rendered outside it, so a slow template (within
+/// its fuel) holds up nobody else.
+static COMPILED: LazyLock<RwLock<HashMap<String, Arc<minijinja::Environment<'static>>>>> =
+    LazyLock::new(Default::default);
+
+/// Sources seen beyond this (configurations edited many times over) start
+/// the cache afresh.
+const MAX_COMPILED: usize = 512;
+
+/// Renders `source` with `context`, compiling it on first use.
+fn render_source(
+    part: &'static str,
+    source: &str,
+    context: &minijinja::Value,
+) -> Result<String, TemplateError> {
+    let error = |e: minijinja::Error| TemplateError::of(part, &e);
+    let cached = COMPILED
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(source)
+        .cloned();
+    let env = match cached {
+        Some(env) => env,
+        None => {
+            let mut env = environment();
+            env.add_template_owned(source.to_owned(), source.to_owned())
+                .map_err(error)?;
+            let env = Arc::new(env);
+            let mut compiled = COMPILED.write().unwrap_or_else(|p| p.into_inner());
+            if compiled.len() >= MAX_COMPILED {
+                compiled.clear();
+            }
+            compiled.insert(source.to_owned(), env.clone());
+            env
+        }
+    };
+    env.get_template(source)
+        .and_then(|t| t.render(context))
+        .map_err(error)
+}
+
 /// Checks that both parts of a template compile.
 pub fn compile(spec: &TemplateSpec) -> Result<(), TemplateError> {
     let env = environment();
@@ -328,14 +374,8 @@ pub fn render(spec: &TemplateSpec, facts: &Facts) -> Result<Rendered, TemplateEr
     } else {
         minijinja::Value::from_serialize(facts.redacted())
     };
-    let env = environment();
     let part = |part: &'static str, source: &str, max: usize| {
-        let t = env
-            .template_from_str(source)
-            .map_err(|e| TemplateError::of(part, &e))?;
-        let out = t
-            .render(&context)
-            .map_err(|e| TemplateError::of(part, &e))?;
+        let out = render_source(part, source, &context)?;
         Ok::<_, TemplateError>(cut(out.trim(), max))
     };
     Ok(Rendered {

@@ -214,3 +214,32 @@ fn output_is_bounded() {
     assert!(r.subject.len() <= MAX_SUBJECT);
     assert_eq!(r.text.len(), MAX_TEXT);
 }
+
+#[test]
+fn templates_compiled_once_render_anew_each_time_and_the_cache_stays_bounded() {
+    let d = details();
+    let mut i = incident();
+    let t = spec(Audience::Responder, "#{{ id }}", "{{ status }} {{ title }}");
+    let first = render(&t, &facts(&i, &d)).unwrap();
+    i.status = Status::Acknowledged;
+    i.title = "Checkout fixed".into();
+    let second = render(&t, &facts(&i, &d)).unwrap();
+    assert_eq!(first.text, "triggered Checkout latency high");
+    assert_eq!(
+        second.text, "acknowledged Checkout fixed",
+        "not a cached result"
+    );
+    // A source that does not compile fails every time, not just the first.
+    let broken = spec(Audience::Responder, "ok", "{% if %}");
+    for _ in 0..2 {
+        assert_eq!(render(&broken, &facts(&i, &d)).unwrap_err().part, "text");
+    }
+    // More distinct sources than the cache keeps: each still renders.
+    for n in 0..MAX_COMPILED + 10 {
+        let t = spec(Audience::Responder, "s", &format!("{n}-{{{{ id }}}}"));
+        assert_eq!(
+            render(&t, &facts(&i, &d)).unwrap().text,
+            format!("{n}-4821")
+        );
+    }
+}
