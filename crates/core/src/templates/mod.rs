@@ -196,48 +196,70 @@ fn environment() -> minijinja::Environment<'static> {
     env
 }
 
+/// A template source compiled once, in an environment of its own.
+struct Compiled {
+    env: minijinja::Environment<'static>,
+    /// Whether it reads the incident's details: when neither part does, the
+    /// details are left out of the context (converting them was most of the
+    /// cost of rendering a page).
+    reads_details: bool,
+}
+
 /// Templates compiled once, by source: a page is rendered with the same few
 /// templates over and over, and parsing one (with a fresh environment) cost
-/// more than rendering it. Each source has an environment of its own, shared
-/// out under the lock and rendered outside it, so a slow template (within
-/// its fuel) holds up nobody else.
-static COMPILED: LazyLock<RwLock<HashMap<String, Arc<minijinja::Environment<'static>>>>> =
-    LazyLock::new(Default::default);
+/// more than rendering it. Each is shared out under the lock and rendered
+/// outside it, so a slow template (within its fuel) holds up nobody else.
+static COMPILED: LazyLock<RwLock<HashMap<String, Arc<Compiled>>>> = LazyLock::new(Default::default);
 
 /// Sources seen beyond this (configurations edited many times over) start
 /// the cache afresh.
 const MAX_COMPILED: usize = 512;
 
-/// Renders `source` with `context`, compiling it on first use.
-fn render_source(
-    part: &'static str,
-    source: &str,
-    context: &minijinja::Value,
-) -> Result<String, TemplateError> {
-    let error = |e: minijinja::Error| TemplateError::of(part, &e);
+/// Names that give a template the details: the fields, and `debug()`, which
+/// shows the whole context.
+const DETAIL_NAMES: [&str; 3] = ["details", "custom_details", "debug"];
+
+/// `source` compiled, from the cache or now.
+fn compiled(part: &'static str, source: &str) -> Result<Arc<Compiled>, TemplateError> {
     let cached = COMPILED
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .get(source)
         .cloned();
-    let env = match cached {
-        Some(env) => env,
-        None => {
-            let mut env = environment();
-            env.add_template_owned(source.to_owned(), source.to_owned())
-                .map_err(error)?;
-            let env = Arc::new(env);
-            let mut compiled = COMPILED.write().unwrap_or_else(|p| p.into_inner());
-            if compiled.len() >= MAX_COMPILED {
-                compiled.clear();
-            }
-            compiled.insert(source.to_owned(), env.clone());
-            env
-        }
+    if let Some(c) = cached {
+        return Ok(c);
+    }
+    let mut env = environment();
+    env.add_template_owned(source.to_owned(), source.to_owned())
+        .map_err(|e| TemplateError::of(part, &e))?;
+    let reads_details = {
+        let t = env
+            .get_template(source)
+            .map_err(|e| TemplateError::of(part, &e))?;
+        let names = t.undeclared_variables(false);
+        DETAIL_NAMES.iter().any(|n| names.contains(*n))
     };
-    env.get_template(source)
-        .and_then(|t| t.render(context))
-        .map_err(error)
+    let c = Arc::new(Compiled { env, reads_details });
+    let mut all = COMPILED.write().unwrap_or_else(|p| p.into_inner());
+    if all.len() >= MAX_COMPILED {
+        all.clear();
+    }
+    all.insert(source.to_owned(), c.clone());
+    Ok(c)
+}
+
+impl Compiled {
+    fn render(
+        &self,
+        part: &'static str,
+        source: &str,
+        context: &minijinja::Value,
+    ) -> Result<String, TemplateError> {
+        self.env
+            .get_template(source)
+            .and_then(|t| t.render(context))
+            .map_err(|e| TemplateError::of(part, &e))
+    }
 }
 
 /// Checks that both parts of a template compile.
@@ -369,19 +391,25 @@ impl<'a> Facts<'a> {
 /// Renders `spec` for its audience: responders from the full view, everyone
 /// else from the redacted one.
 pub fn render(spec: &TemplateSpec, facts: &Facts) -> Result<Rendered, TemplateError> {
+    let subject = compiled("subject", &spec.subject)?;
+    let text = compiled("text", &spec.text)?;
     let context = if spec.audience.sees_details() {
-        minijinja::Value::from_serialize(facts.responder())
+        let mut view = facts.responder();
+        if !subject.reads_details && !text.reads_details {
+            (view.details, view.custom_details) = (&NULL, &NULL);
+        }
+        minijinja::Value::from_serialize(view)
     } else {
         minijinja::Value::from_serialize(facts.redacted())
     };
-    let part = |part: &'static str, source: &str, max: usize| {
-        let out = render_source(part, source, &context)?;
+    let out = |c: &Compiled, part: &'static str, source: &str, max: usize| {
+        let out = c.render(part, source, &context)?;
         Ok::<_, TemplateError>(cut(out.trim(), max))
     };
     Ok(Rendered {
         // A subject is one line, whatever the template made of it.
-        subject: part("subject", &spec.subject, MAX_SUBJECT)?.replace(['\r', '\n'], " "),
-        text: part("text", &spec.text, MAX_TEXT)?,
+        subject: out(&subject, "subject", &spec.subject, MAX_SUBJECT)?.replace(['\r', '\n'], " "),
+        text: out(&text, "text", &spec.text, MAX_TEXT)?,
         audience: spec.audience,
     })
 }

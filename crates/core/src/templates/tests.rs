@@ -243,3 +243,24 @@ fn templates_compiled_once_render_anew_each_time_and_the_cache_stays_bounded() {
         );
     }
 }
+
+#[test]
+fn details_reach_a_responder_template_however_it_names_them() {
+    let (i, d) = (incident(), details());
+    let f = facts(&i, &d);
+    for (text, expected) in [
+        ("{{ custom_details.stack }}", "panic at db.rs:42"),
+        ("{% set d = details %}{{ d.source }}", "db-1.internal"),
+        ("{{ (details.labels or {}).instance }}", "10.0.0.7"),
+        (
+            "{% for k in custom_details|sort %}{{ k }} {% endfor %}",
+            "password stack",
+        ),
+    ] {
+        let t = spec(Audience::Responder, "{{ id }}", text);
+        assert_eq!(render(&t, &f).unwrap().text, expected, "{text}");
+    }
+    // In the subject only, too.
+    let t = spec(Audience::Responder, "{{ details.source }}", "plain");
+    assert_eq!(render(&t, &f).unwrap().subject, "db-1.internal");
+}

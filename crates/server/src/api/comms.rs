@@ -77,7 +77,8 @@ pub async fn set_roles(
             serde_json::Value::String(s) if s.is_empty() => None,
             serde_json::Value::String(s) => Some(
                 known_user(&catalog, &s)
-                    .ok_or_else(|| ApiError::bad_field(&name, format!("unknown user {s:?}")))?,
+                    .ok_or_else(|| ApiError::bad_field(&name, format!("unknown user {s:?}")))?
+                    .to_string(),
             ),
             _ => {
                 return Err(ApiError::bad_field(
@@ -97,12 +98,9 @@ pub async fn set_roles(
     Ok(Json(view))
 }
 
-/// `id` as a user of the configuration in force, as a role holder is stored.
-pub fn known_user(catalog: &Catalog, id: &str) -> Option<String> {
-    UserId::parse(id)
-        .ok()
-        .filter(|u| catalog.user(u).is_some())
-        .map(|u| u.to_string())
+/// `id` as a user of the configuration in force.
+pub fn known_user(catalog: &Catalog, id: &str) -> Option<UserId> {
+    UserId::parse(id).ok().filter(|u| catalog.user(u).is_some())
 }
 
 #[derive(Deserialize, ToSchema)]

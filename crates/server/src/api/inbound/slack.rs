@@ -17,6 +17,7 @@ use super::{
     user_by_contact,
 };
 use crate::AppState;
+use crate::api::comms::known_user;
 use crate::api::error::ApiError;
 use axum::Json;
 use axum::body::Bytes;
@@ -85,13 +86,17 @@ async fn verified(
     Ok((catalog, form(body)))
 }
 
-/// The Escalator user behind a Slack member id, or the sentence saying there is none.
-fn escalator_user(catalog: &Catalog, slack_id: &str) -> Result<UserId, String> {
+/// The Escalator user with a `slack` contact method for member `slack_id`.
+fn escalator_user(catalog: &Catalog, slack_id: &str) -> Option<UserId> {
     user_by_contact(
         catalog,
         |k| matches!(k, ContactKind::Slack { user } if user == slack_id),
     )
-    .ok_or_else(|| {
+}
+
+/// The Escalator user who pressed or typed, or the sentence saying there is none.
+fn sender(catalog: &Catalog, slack_id: &str) -> Result<UserId, String> {
+    escalator_user(catalog, slack_id).ok_or_else(|| {
         format!(
             "You (Slack user {slack_id}) are not known to Escalator: ask an administrator to add a slack contact method for you."
         )
@@ -145,7 +150,7 @@ pub async fn actions(
             payload.kind
         )));
     }
-    let user = match escalator_user(&catalog, &payload.user.id) {
+    let user = match sender(&catalog, &payload.user.id) {
         Ok(user) => user,
         Err(why) => return Ok(SlackReply::new(why)),
     };
@@ -275,24 +280,15 @@ impl Holder {
         match self {
             Holder::Me => Ok(Some(me.clone())),
             Holder::Nobody => Ok(None),
-            Holder::Slack(id) => user_by_contact(
-                catalog,
-                |k| matches!(k, ContactKind::Slack { user } if *user == id),
-            )
-            .map(Some)
-            .ok_or_else(|| {
+            Holder::Slack(id) => escalator_user(catalog, &id).map(Some).ok_or_else(|| {
                 format!("<@{id}> is not known to Escalator (no slack contact method names them).")
             }),
-            Holder::User(name) => UserId::parse(&name)
-                .ok()
-                .filter(|u| catalog.user(u).is_some())
-                .map(Some)
-                .ok_or_else(|| {
-                    format!(
-                        "{name:?} is not an Escalator user. Name them by user id, or mention them \
+            Holder::User(name) => known_user(catalog, &name).map(Some).ok_or_else(|| {
+                format!(
+                    "{name:?} is not an Escalator user. Name them by user id, or mention them \
                          (turn on \"Escape channels, users, and links\" for the command)."
-                    )
-                }),
+                )
+            }),
         }
     }
 }
@@ -318,7 +314,7 @@ pub async fn commands(
     let (catalog, params) = verified(&app, &headers, &body).await?;
     let slack_id = field(&params, "user_id")
         .ok_or_else(|| ApiError::bad_field("user_id", "the user_id field is missing"))?;
-    let user = match escalator_user(&catalog, slack_id) {
+    let user = match sender(&catalog, slack_id) {
         Ok(user) => user,
         Err(why) => return Ok(SlackReply::new(why)),
     };
