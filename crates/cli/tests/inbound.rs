@@ -199,7 +199,9 @@ async fn timeline_actors(server: &Server, viewer: &str, id: i64) -> Vec<String> 
         .collect()
 }
 
-async fn acknowledges_through_slack_sms_and_voice(db: &str) {
+/// The server with Slack and Twilio configured (secrets in its environment),
+/// alice's webhook receiver, and a viewer token.
+async fn start(db: &str) -> (Receiver, Server, String) {
     let receiver = Receiver::start().await;
     let server = Server::start_with_env(
         db,
@@ -212,6 +214,11 @@ async fn acknowledges_through_slack_sms_and_voice(db: &str) {
         ],
     );
     let viewer = token(db, "viewer");
+    (receiver, server, viewer)
+}
+
+async fn acknowledges_through_slack_sms_and_voice(db: &str) {
+    let (_receiver, server, viewer) = start(db).await;
 
     // Slack: a signed button press acknowledges, as alice, through slack.
     let first = open_incident(&server, &viewer, "inbound-slack").await;
@@ -316,18 +323,7 @@ async fn acknowledges_through_slack_sms_and_voice_on_postgres() {
 }
 
 async fn gives_incident_roles_from_slack(db: &str) {
-    let receiver = Receiver::start().await;
-    let server = Server::start_with_env(
-        db,
-        &config(&receiver),
-        &[],
-        &[
-            ("IT_SLACK_BOT_TOKEN", "xoxb-test"),
-            ("IT_SLACK_SIGNING_SECRET", SLACK_SECRET),
-            ("IT_TWILIO_TOKEN", TWILIO_TOKEN),
-        ],
-    );
-    let viewer = token(db, "viewer");
+    let (_receiver, server, viewer) = start(db).await;
     let id = open_incident(&server, &viewer, "slack-roles").await;
     let roles = || async { incident(&server, &viewer, id).await["roles"].clone() };
 
