@@ -6,7 +6,7 @@ use crate::{Channel, Page, SendFuture, SendResult};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
@@ -27,6 +27,9 @@ pub struct EmailConfig {
     /// The EHLO name; `localhost` when unset.
     pub hello_name: Option<String>,
     pub timeout: Duration,
+    /// A PEM CA certificate trusted besides the system's, for a relay whose
+    /// certificate a private CA signed.
+    pub root_certificate: Option<Vec<u8>>,
 }
 
 /// Email settings that cannot work, found before the first page.
@@ -52,12 +55,24 @@ impl EmailChannel {
             reason: format!("{e}"),
         })?;
         let tls = if config.starttls {
-            let params =
-                TlsParameters::new(config.host.clone()).map_err(|e| EmailConfigError::Tls {
-                    host: config.host.clone(),
-                    reason: e.to_string(),
-                })?;
-            Tls::Required(params)
+            let tls_error = |e: lettre::transport::smtp::Error| EmailConfigError::Tls {
+                host: config.host.clone(),
+                reason: e.to_string(),
+            };
+            let mut params = TlsParameters::builder(config.host.clone());
+            if let Some(pem) = &config.root_certificate {
+                // lettre takes a file without any certificate in it as none.
+                const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+                if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+                    return Err(EmailConfigError::Tls {
+                        host: config.host.clone(),
+                        reason: "the CA file holds no PEM certificate".into(),
+                    });
+                }
+                params =
+                    params.add_root_certificate(Certificate::from_pem(pem).map_err(tls_error)?);
+            }
+            Tls::Required(params.build().map_err(tls_error)?)
         } else {
             Tls::None
         };

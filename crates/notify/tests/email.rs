@@ -2,6 +2,8 @@
 //! `aiosmtpd`) with the `smtp_sink.py` handler beside this file, which stores
 //! every accepted message and rejects two special recipients as relays do.
 
+#[path = "support/certs.rs"]
+mod certs;
 mod common;
 
 use common::page;
@@ -20,6 +22,16 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// With STARTTLS offered, and required, with this certificate and key.
+    fn start_tls(name: &str, cert: &Path, key: &Path) -> Self {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        Self::start_with(name, &["--tlscert", &cert, "--tlskey", &key])
+    }
+
+    fn start_with(name: &str, options: &[&str]) -> Self {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -32,6 +44,7 @@ impl SmtpServer {
         let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(options)
             .args(["-c", "smtp_sink.Sink"])
             .arg(&out_dir)
             .env("PYTHONPATH", &tests_dir)
@@ -112,6 +125,7 @@ fn config(port: u16, starttls: bool) -> EmailConfig {
         password: None,
         hello_name: Some("escalator.test".into()),
         timeout: Duration::from_secs(10),
+        root_certificate: None,
     }
 }
 
@@ -243,6 +257,41 @@ async fn required_starttls_refuses_to_send_in_the_clear() {
         "{result:?}"
     );
     assert!(smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn sends_over_starttls_to_a_relay_whose_private_ca_is_trusted() {
+    let (ca, cert, key) = certs::test_certificates();
+    let smtp = SmtpServer::start_tls("tls", &cert, &key);
+    let mut trusting = config(smtp.port, true);
+    trusting.root_certificate = Some(std::fs::read(&ca).unwrap());
+    let result = EmailChannel::new(trusting)
+        .unwrap()
+        .send(&page("alice@example.com"))
+        .await;
+    assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(header(&received[0], "To"), "alice@example.com");
+
+    // Without the CA the certificate is not trusted, and nothing is sent:
+    // neither in the clear (the relay requires STARTTLS) nor unverified.
+    let result = EmailChannel::new(config(smtp.port, true))
+        .unwrap()
+        .send(&page("bob@example.com"))
+        .await;
+    assert!(
+        !matches!(result, SendResult::Delivered { .. }),
+        "{result:?}"
+    );
+    assert_eq!(smtp.received().len(), 1);
+}
+
+#[test]
+fn a_ca_file_that_is_not_pem_is_a_configuration_error() {
+    let mut cfg = config(25, true);
+    cfg.root_certificate = Some(b"not a certificate".to_vec());
+    assert!(EmailChannel::new(cfg).is_err());
 }
 
 #[tokio::test]

@@ -53,6 +53,11 @@ fn email(smtp: &SmtpChannel) -> Built {
         .map(|p| p.resolve())
         .transpose()
         .map_err(|e| e.to_string())?;
+    let root_certificate = smtp
+        .ca_file
+        .as_ref()
+        .map(|path| std::fs::read(path).map_err(|e| format!("channels.smtp.ca_file {path:?}: {e}")))
+        .transpose()?;
     let email = EmailChannel::new(EmailConfig {
         host: smtp.host.clone(),
         port: smtp.port,
@@ -62,6 +67,7 @@ fn email(smtp: &SmtpChannel) -> Built {
         password,
         hello_name: None,
         timeout: SEND_TIMEOUT,
+        root_certificate,
     })
     .map_err(|e| e.to_string())?;
     Ok(Arc::new(email))

@@ -63,38 +63,10 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-/// TLS material made with openssl: a private CA and a leaf for localhost and
-/// 127.0.0.1 that it signed, as a real deployment has. Returns (ca.pem, cert.pem, key.pem).
-pub fn test_certificates() -> (PathBuf, PathBuf, PathBuf) {
-    let dir = temp_file(
-        "leaf.ext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .parent()
-    .unwrap()
-    .to_path_buf();
-    let openssl = |args: &str| {
-        let status = Command::new("openssl")
-            .current_dir(&dir)
-            .args(args.split(' '))
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl is needed to make test certificates");
-        assert!(status.success(), "openssl {args}");
-    };
-    openssl(
-        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=escalator-test-ca -keyout ca.key -out ca.pem",
-    );
-    openssl("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out leaf.csr");
-    openssl(
-        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile leaf.ext -out cert.pem",
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
-}
+#[path = "../../../notify/tests/support/certs.rs"]
+mod certs;
+#[allow(unused_imports)]
+pub use certs::test_certificates;
 
 /// Runs the CLI to completion.
 pub fn cli(args: &[&str]) -> std::process::Output {

@@ -34,6 +34,11 @@ pub struct SmtpChannel {
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
+    /// A PEM file of the CA that signed the server's certificate, trusted
+    /// besides the system's (an internal relay with a private CA). Read when
+    /// the channel is built; needs `starttls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

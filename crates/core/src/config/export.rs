@@ -79,6 +79,9 @@ fn channels(out: &mut String, c: &Channels) {
         if let Some(p) = &s.password {
             pairs.push(("password", quoted(p.as_written())));
         }
+        if let Some(f) = &s.ca_file {
+            pairs.push(("ca_file", quoted(f)));
+        }
         line(out, "  ", "smtp", &flow_map(&pairs));
     }
     if let Some(s) = &c.slack {
@@ -763,15 +766,17 @@ services:
             any::<bool>(),
             prop::option::of(tricky_text()),
             prop::option::of(secret()),
+            prop::option::of(non_empty_text()),
         )
             .prop_map(
-                |(host, port, from, starttls, username, password)| SmtpChannel {
+                |(host, port, from, starttls, username, password, ca_file)| SmtpChannel {
                     host,
                     port,
                     from,
                     starttls,
                     username,
                     password,
+                    ca_file: ca_file.filter(|_| starttls),
                 },
             );
         let slack = (tricky_text(), secret(), prop::option::of(secret())).prop_map(

@@ -36,7 +36,9 @@ impl Checker {
     }
 
     fn smtp(&mut self, node: &Node, path: &str) -> Option<SmtpChannel> {
-        let keys = ["host", "port", "from", "starttls", "username", "password"];
+        let keys = [
+            "host", "port", "from", "starttls", "username", "password", "ca_file",
+        ];
         let f = self.fields(node, path, &keys)?;
         let host = self.non_empty(&f, "host");
         let port = match f.get("port") {
@@ -53,6 +55,16 @@ impl Checker {
             Some(n) => Some(self.secret(n, &f.path("password"))?),
             None => None,
         };
+        let ca_file = self.optional_text(&f, "ca_file");
+        if let (Some(_), Some(false)) = (&ca_file, starttls) {
+            let pos = f.raw("ca_file").map_or(f.pos, |n| n.pos);
+            self.error(
+                pos,
+                &f.path("ca_file"),
+                "ca_file is for STARTTLS, which starttls: false turns off",
+            );
+            return None;
+        }
         Some(SmtpChannel {
             host: host?,
             port: port?,
@@ -60,6 +72,7 @@ impl Checker {
             starttls: starttls?,
             username,
             password,
+            ca_file,
         })
     }
 

@@ -899,6 +899,27 @@ fn urgency_is_high_or_low() {
 }
 
 #[test]
+fn an_smtp_ca_file_is_kept_and_needs_starttls() {
+    let config = load(
+        "channels:\n  smtp: {host: mail, from: a@b.c, ca_file: /etc/escalator/relay-ca.pem}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.channels.smtp.unwrap().ca_file.as_deref(),
+        Some("/etc/escalator/relay-ca.pem")
+    );
+    assert_eq!(
+        errors("channels:\n  smtp: {host: mail, from: a@b.c, starttls: false, ca_file: ca.pem}\n"),
+        vec![e(
+            2,
+            61,
+            "channels.smtp.ca_file",
+            "ca_file is for STARTTLS, which starttls: false turns off"
+        )]
+    );
+}
+
+#[test]
 fn channel_settings_are_checked() {
     let text = r#"
 channels:
