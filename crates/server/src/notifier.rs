@@ -4,7 +4,6 @@
 //! incident no longer needs it. Each attempt lands on the incident timeline.
 
 use crate::links::{LINK_LIFETIME, LinkSigner};
-use crate::phone::PhoneTurns;
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
 use escalator_core::config::{Urgency, default_min_interval};
@@ -54,7 +53,6 @@ pub struct Notifier {
     webhook: WebhookSender,
     /// The adapters built for one configuration revision.
     channels: Mutex<Option<(i64, Arc<ChannelSet>)>>,
-    phone_turns: PhoneTurns,
     links: LinkSigner,
     public_url: String,
     wake: Arc<Notify>,
@@ -76,7 +74,6 @@ impl Notifier {
             catalog,
             webhook,
             channels: Mutex::new(None),
-            phone_turns: PhoneTurns::default(),
             links,
             public_url,
             wake,
@@ -176,7 +173,16 @@ impl Notifier {
                 let urgency = urgency(&item);
                 (item, Outcome::Deferred { reason, at }, urgency)
             };
-            if let Some(turn) = self.phone_turns.take(&channel, &address, now, interval) {
+            let turn = self
+                .store
+                .take_phone_turn(&channel, &address, now, interval)
+                .await
+                // A page goes out rather than wait on a turn nobody can read.
+                .unwrap_or_else(|e| {
+                    tracing::warn!("reading the turn of {channel} {address}: {e}; sending");
+                    None
+                });
+            if let Some(turn) = turn {
                 held.extend(group.into_iter().map(|item| wait(item, turn)));
                 continue;
             }

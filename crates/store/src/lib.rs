@@ -15,6 +15,7 @@ mod extras;
 mod incidents;
 mod migrate;
 mod outbox;
+mod phone;
 mod settings;
 pub mod testing;
 mod timeline;

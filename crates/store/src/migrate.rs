@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_status_updates.sql"),
     ),
+    (9, include_str!("../migrations/sqlite/0009_phone_turns.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -39,6 +40,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         8,
         include_str!("../migrations/postgres/0008_status_updates.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_phone_turns.sql"),
     ),
 ];
 

@@ -871,6 +871,64 @@ async fn reopening_a_sqlite_file_keeps_its_data() {
     assert_eq!(store.config_revision().await.unwrap(), 1);
 }
 
+/// Two nodes on one database (two `Store`s): one SMS or call per number per
+/// interval between them, not one each.
+async fn nodes_share_the_turns_of_a_phone_number(url: &str) {
+    let a = Store::open(url).await.unwrap();
+    let b = Store::open(url).await.unwrap();
+    let minute = secs(60);
+    let n = "+4915112345678";
+    assert_eq!(
+        a.take_phone_turn("sms", n, t0(), minute).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        b.take_phone_turn("sms", n, t0() + secs(30), minute)
+            .await
+            .unwrap(),
+        Some(t0() + secs(60)),
+        "the other node waits for the number's next turn"
+    );
+    // Another number, or a call to the same number, has its own turn.
+    let other = b.take_phone_turn("sms", "+4915112345679", t0() + secs(30), minute);
+    assert_eq!(other.await.unwrap(), None);
+    let call = b.take_phone_turn("voice", n, t0() + secs(30), minute);
+    assert_eq!(call.await.unwrap(), None);
+    assert_eq!(
+        b.take_phone_turn("sms", n, t0() + secs(60), minute)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        a.take_phone_turn("sms", n, t0() + secs(61), minute)
+            .await
+            .unwrap(),
+        Some(t0() + secs(120))
+    );
+    // Asked at the same moment by both, the turn goes to one.
+    let (x, y) = tokio::join!(
+        a.take_phone_turn("sms", "+15005550006", t0(), minute),
+        b.take_phone_turn("sms", "+15005550006", t0(), minute),
+    );
+    let winners = [x.unwrap(), y.unwrap()];
+    assert_eq!(
+        winners.iter().filter(|w| w.is_none()).count(),
+        1,
+        "{winners:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_the_turns_of_a_phone_number_on_sqlite() {
+    nodes_share_the_turns_of_a_phone_number(&testing::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_the_turns_of_a_phone_number_on_postgres() {
+    nodes_share_the_turns_of_a_phone_number(&testing::postgres_url().await).await;
+}
+
 mod extras {
     use super::*;
     use escalator_core::config::Override;
