@@ -56,9 +56,6 @@ pub struct Page {
     pub text: String,
     /// The JSON body the webhook channel posts (see [`crate::webhook_body`]).
     pub webhook_body: Vec<u8>,
-    /// Where Twilio posts the digit pressed during a voice call. When `None`
-    /// the voice channel derives it from its configured public URL.
-    pub voice_gather_url: Option<String>,
     /// Where a provider that reports delivery (Twilio) posts the outcome.
     pub status_callback: Option<String>,
     /// A stakeholder message: adapters leave out acknowledge links, buttons
@@ -68,7 +65,7 @@ pub struct Page {
 
 impl Page {
     /// A page with the default subject and text for `incident`; set
-    /// `webhook_body` or `voice_gather_url` afterwards when the channel needs them.
+    /// `webhook_body` afterwards when the channel needs it.
     pub fn new(
         incident: PageIncident,
         to: &Recipient<'_>,
@@ -86,7 +83,6 @@ impl Page {
             contact_method: to.contact_method.to_owned(),
             ack_url: ack_url.into(),
             webhook_body: Vec::new(),
-            voice_gather_url: None,
             status_callback: None,
             informational: false,
         }
@@ -100,11 +96,6 @@ impl Page {
     /// Marks the page as a stakeholder message (see [`Page::informational`]).
     pub fn informational(mut self) -> Self {
         self.informational = true;
-        self
-    }
-
-    pub fn with_voice_gather_url(mut self, url: impl Into<String>) -> Self {
-        self.voice_gather_url = Some(url.into());
         self
     }
 }

@@ -153,8 +153,7 @@ impl Channel for SmsChannel {
 /// Phone calls that read the page and take one digit: 1 acknowledge,
 /// 2 resolve, 3 escalate.
 ///
-/// Twilio posts the digit to the page's `voice_gather_url` when the caller set
-/// one (so it can sign it), else to
+/// Twilio posts the digit to
 /// `{public_url}/api/v1/integrations/twilio/voice?incident={id}&user={user}`.
 #[derive(Clone)]
 pub struct VoiceChannel {
@@ -174,26 +173,23 @@ impl VoiceChannel {
         })
     }
 
-    pub fn gather_url(&self, page: &Page) -> String {
-        match &page.voice_gather_url {
-            Some(url) => url.clone(),
-            None => {
-                let query: String = reqwest::Url::parse_with_params(
-                    "http://x/",
-                    [
-                        ("incident", page.incident.id.to_string().as_str()),
-                        ("user", page.user.as_str()),
-                    ],
-                )
-                .ok()
-                .and_then(|u| u.query().map(str::to_owned))
-                .unwrap_or_default();
-                format!(
-                    "{}/api/v1/integrations/twilio/voice?{query}",
-                    self.public_url
-                )
-            }
-        }
+    /// Where Twilio posts the digit pressed: the voice callback, naming the
+    /// incident and the user called.
+    fn gather_url(&self, page: &Page) -> String {
+        let query: String = reqwest::Url::parse_with_params(
+            "http://x/",
+            [
+                ("incident", page.incident.id.to_string().as_str()),
+                ("user", page.user.as_str()),
+            ],
+        )
+        .ok()
+        .and_then(|u| u.query().map(str::to_owned))
+        .unwrap_or_default();
+        format!(
+            "{}/api/v1/integrations/twilio/voice?{query}",
+            self.public_url
+        )
     }
 }
 

@@ -174,24 +174,6 @@ async fn voice_posts_twiml_that_gathers_one_digit() {
 }
 
 #[tokio::test]
-async fn voice_uses_the_pages_own_gather_url_when_it_has_one() {
-    let vendor = Vendor::start(created("CA1")).await;
-    let page =
-        page("+14155550100").with_voice_gather_url("https://esc.example.com/voice/signed?t=a&s=b");
-
-    VoiceChannel::new(config(&vendor), "https://unused.example.com")
-        .unwrap()
-        .send(&page)
-        .await;
-
-    let twiml = vendor.only_request().field("Twiml");
-    assert!(
-        twiml.contains("action=\"https://esc.example.com/voice/signed?t=a&amp;s=b\""),
-        "{twiml}"
-    );
-}
-
-#[tokio::test]
 async fn voice_errors_are_classified_like_sms() {
     let vendor = Vendor::start(twilio_error(400, 21211, "Invalid 'To' Phone Number")).await;
     let voice = VoiceChannel::new(config(&vendor), "https://esc.example.com").unwrap();

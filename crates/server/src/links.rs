@@ -3,9 +3,15 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use escalator_core::ids::IncidentId;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use sha2::Sha256;
+
+/// Where a person opens incident `id` (its API resource).
+pub fn incident_url(public_url: &str, id: IncidentId) -> String {
+    format!("{public_url}/api/v1/incidents/{id}")
+}
 
 /// How long an acknowledgement link stays valid.
 pub const LINK_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);

@@ -3,7 +3,7 @@
 //! outcome — sent, retry later with backoff, failed, or cancelled when the
 //! incident no longer needs it. Each attempt lands on the incident timeline.
 
-use crate::links::{LINK_LIFETIME, LinkSigner};
+use crate::links::{LINK_LIFETIME, LinkSigner, incident_url};
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
 use escalator_core::config::{Urgency, default_min_interval};
@@ -310,7 +310,7 @@ impl Notifier {
             .links
             .sign(incident.id.0, &item.user, now + LINK_LIFETIME);
         let ack_url = format!("{}/api/v1/ack/{token}", self.public_url);
-        let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
+        let incident_url = incident_url(&self.public_url, incident.id);
         let recipient = Recipient {
             user: &item.user,
             contact_method: &item.contact_method,
@@ -319,20 +319,12 @@ impl Notifier {
         };
         let catalog = self.catalog();
         let facts = Facts {
-            incident,
-            service_name: catalog
-                .service(&incident.service)
-                .and_then(|s| s.name.as_deref()),
-            details,
-            url: &incident_url,
             level: item.level,
             round: item.round,
-            event: "page",
-            update: None,
-            next_update_at: None,
+            ..Facts::new(incident, &catalog, details, &incident_url)
         };
         let template = for_audience(&catalog.config().templates, Audience::Responder, item.level);
-        let rendered = render(&template, &facts)
+        let rendered = render(template, &facts)
             // A page must go out: with the built-in words if the template fails.
             .inspect_err(|e| tracing::warn!(template = %template.id, "rendering a page: {e}"))
             .ok();
@@ -395,7 +387,7 @@ impl Notifier {
         name: &str,
     ) -> Outcome {
         let now = Timestamp::now();
-        let incident_url = format!("{}/api/v1/incidents/{}", self.public_url, incident.id);
+        let incident_url = incident_url(&self.public_url, incident.id);
         let catalog = self.catalog();
         let config = catalog.config();
         // The promised next update, as it stands when the message goes out.
@@ -407,27 +399,22 @@ impl Notifier {
             }
         };
         let facts = Facts {
-            incident,
-            service_name: catalog
-                .service(&incident.service)
-                .and_then(|s| s.name.as_deref()),
-            details,
-            url: &incident_url,
             level: item.level,
             round: item.round,
             event: item.occasion.as_deref().unwrap_or("update"),
             update: item.message.as_deref(),
             next_update_at,
+            ..Facts::new(incident, &catalog, details, &incident_url)
         };
         // A template removed since the message was planned: the stakeholder default.
         let template = config
             .template(name, item.level)
             .unwrap_or_else(|| default_template(Audience::Stakeholder));
-        let rendered = match render(&template, &facts) {
+        let rendered = match render(template, &facts) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(template = %template.id, "rendering a stakeholder message: {e}");
-                match render(&default_template(template.audience), &facts) {
+                match render(default_template(template.audience), &facts) {
                     Ok(r) => r,
                     Err(e) => {
                         return Outcome::Failed {

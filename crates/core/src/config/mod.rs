@@ -553,7 +553,7 @@ impl Config {
 
     /// The template `name` stands for at `level`: a configured id, a
     /// `default-…` id or an audience name (see [`crate::templates::find`]).
-    pub fn template(&self, name: &str, level: u32) -> Option<TemplateSpec> {
+    pub fn template(&self, name: &str, level: u32) -> Option<&TemplateSpec> {
         crate::templates::find(&self.templates, name, level)
     }
 

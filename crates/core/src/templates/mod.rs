@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod tests;
 
+use crate::directory::Catalog;
 use crate::engine::Incident;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -105,30 +106,37 @@ const EXTERNAL_TEXT: &str = "{% if event == 'resolved' %}The issue affecting {{ 
 {% else %}We are investigating an issue affecting {{ service.name or service.id }}.{% endif %}\
 {% if update %} {{ update }}{% endif %}{% if next_update_at %} Next update by {{ next_update_at }}.{% endif %}";
 
+/// The built-in templates, in [`Audience::ALL`] order.
+static DEFAULTS: LazyLock<[TemplateSpec; 4]> = LazyLock::new(|| {
+    Audience::ALL.map(|audience| {
+        let (subject, text) = match audience {
+            Audience::Responder => (RESPONDER_SUBJECT, RESPONDER_TEXT),
+            Audience::Stakeholder => (STAKEHOLDER_SUBJECT, STAKEHOLDER_TEXT),
+            Audience::Executive => (EXECUTIVE_SUBJECT, EXECUTIVE_TEXT),
+            Audience::External => (EXTERNAL_SUBJECT, EXTERNAL_TEXT),
+        };
+        TemplateSpec {
+            id: format!("{DEFAULT_PREFIX}{audience}"),
+            audience,
+            level: None,
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+        }
+    })
+});
+
 /// The built-in template for `audience`, addressable as `default-<audience>`.
-pub fn default_template(audience: Audience) -> TemplateSpec {
-    let (subject, text) = match audience {
-        Audience::Responder => (RESPONDER_SUBJECT, RESPONDER_TEXT),
-        Audience::Stakeholder => (STAKEHOLDER_SUBJECT, STAKEHOLDER_TEXT),
-        Audience::Executive => (EXECUTIVE_SUBJECT, EXECUTIVE_TEXT),
-        Audience::External => (EXTERNAL_SUBJECT, EXTERNAL_TEXT),
-    };
-    TemplateSpec {
-        id: format!("{DEFAULT_PREFIX}{audience}"),
-        audience,
-        level: None,
-        subject: subject.to_owned(),
-        text: text.to_owned(),
-    }
+pub fn default_template(audience: Audience) -> &'static TemplateSpec {
+    &DEFAULTS[audience as usize]
 }
 
 /// The template a message names — a configured id, a `default-…` id, or an
 /// audience name — for an incident at `level`. An audience name picks the
 /// configured template of that audience for the level, else one without a
 /// level, else the built-in default.
-pub fn find(templates: &[TemplateSpec], name: &str, level: u32) -> Option<TemplateSpec> {
+pub fn find<'t>(templates: &'t [TemplateSpec], name: &str, level: u32) -> Option<&'t TemplateSpec> {
     if let Some(t) = templates.iter().find(|t| t.id == name) {
-        return Some(t.clone());
+        return Some(t);
     }
     if let Some(audience) = Audience::parse(name) {
         return Some(for_audience(templates, audience, level));
@@ -140,14 +148,13 @@ pub fn find(templates: &[TemplateSpec], name: &str, level: u32) -> Option<Templa
 }
 
 /// The template for `audience` at `level` (see [`find`]).
-pub fn for_audience(templates: &[TemplateSpec], audience: Audience, level: u32) -> TemplateSpec {
+pub fn for_audience(templates: &[TemplateSpec], audience: Audience, level: u32) -> &TemplateSpec {
     let of = |t: &&TemplateSpec| t.audience == audience;
     templates
         .iter()
         .filter(of)
         .find(|t| t.level == Some(level))
         .or_else(|| templates.iter().filter(of).find(|t| t.level.is_none()))
-        .cloned()
         .unwrap_or_else(|| default_template(audience))
 }
 
@@ -348,6 +355,29 @@ pub struct ResponderView<'a> {
 static NULL: serde_json::Value = serde_json::Value::Null;
 
 impl<'a> Facts<'a> {
+    /// A page about `incident` at its current level and round; callers say
+    /// otherwise with struct update syntax.
+    pub fn new(
+        incident: &'a Incident,
+        catalog: &'a Catalog,
+        details: &'a serde_json::Value,
+        url: &'a str,
+    ) -> Self {
+        Facts {
+            incident,
+            service_name: catalog
+                .service(&incident.service)
+                .and_then(|s| s.name.as_deref()),
+            details,
+            url,
+            level: incident.level,
+            round: incident.round,
+            event: "page",
+            update: None,
+            next_update_at: None,
+        }
+    }
+
     pub fn redacted(&self) -> RedactedView<'a> {
         let i = self.incident;
         let priority = i.priority.map(|p| p.as_str());

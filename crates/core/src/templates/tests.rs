@@ -64,7 +64,7 @@ fn spec(audience: Audience, subject: &str, text: &str) -> TemplateSpec {
 #[test]
 fn the_default_responder_template_says_what_the_built_in_page_said() {
     let (i, d) = (incident(), details());
-    let r = render(&default_template(Audience::Responder), &facts(&i, &d)).unwrap();
+    let r = render(default_template(Audience::Responder), &facts(&i, &d)).unwrap();
     assert_eq!(
         r.subject,
         "[P1] #4821 Checkout latency high (checkout, triggered)"
@@ -79,7 +79,7 @@ fn the_default_responder_template_says_what_the_built_in_page_said() {
 fn every_default_template_renders() {
     let (i, d) = (incident(), details());
     for a in Audience::ALL {
-        let r = render(&default_template(a), &facts(&i, &d)).unwrap();
+        let r = render(default_template(a), &facts(&i, &d)).unwrap();
         assert!(!r.subject.is_empty() && !r.text.is_empty(), "{a}: {r:?}");
         assert_eq!(r.audience, a);
     }

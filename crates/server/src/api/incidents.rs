@@ -74,7 +74,7 @@ impl IncidentView {
             resolved_at: i.resolved_at.map(|t| t.to_string()),
             resolved_by: i.resolved_by.clone(),
             details,
-            url: format!("{public_url}/api/v1/incidents/{}", i.id),
+            url: crate::links::incident_url(public_url, i.id),
             roles: None,
         }
     }

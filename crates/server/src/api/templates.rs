@@ -48,22 +48,15 @@ pub async fn preview(
         .config()
         .template(&id, incident.level)
         .ok_or_else(|| ApiError::not_found(format!("template {id:?} not found")))?;
-    let url = format!("{}/api/v1/incidents/{}", app.public_url, incident.id);
+    let url = crate::links::incident_url(&app.public_url, incident.id);
     let comms = app.store.comms(incident.id).await?;
     let facts = Facts {
-        incident,
-        service_name: catalog
-            .service(&incident.service)
-            .and_then(|s| s.name.as_deref()),
-        details: &row.details,
-        url: &url,
-        level: incident.level,
-        round: incident.round,
         event: "preview",
         update: comms.last_update.as_deref(),
         next_update_at: comms.next_update_at,
+        ..Facts::new(incident, &catalog, &row.details, &url)
     };
-    let r = render(&template, &facts).map_err(|e| {
+    let r = render(template, &facts).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "template_error",

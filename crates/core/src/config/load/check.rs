@@ -343,15 +343,7 @@ impl Checker {
             Some("must name at least one user or team"),
             Self::target,
         );
-        let template = match f.get("template") {
-            Some(n) => {
-                let p = f.path("template");
-                let name = self.text(n, &p)?.to_owned();
-                self.template_refs.push((n.pos, p, name.clone()));
-                name
-            }
-            None => Audience::Executive.as_str().to_owned(),
-        };
+        let template = self.template_ref(&f, Audience::Executive)?;
         Some(Announcement {
             priority: priority?,
             notify,
@@ -720,15 +712,7 @@ impl Checker {
                 None
             }
         };
-        let template = match f.get("template") {
-            Some(n) => {
-                let p = f.path("template");
-                let name = self.text(n, &p)?.to_owned();
-                self.template_refs.push((n.pos, p, name.clone()));
-                name
-            }
-            None => Audience::Stakeholder.as_str().to_owned(),
-        };
+        let template = self.template_ref(&f, Audience::Stakeholder)?;
         Some(Stakeholder {
             target: target?,
             template,
@@ -1346,6 +1330,18 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// The `template` a recipient is sent with, checked once every template
+    /// is known; `default`'s audience name when left out.
+    fn template_ref(&mut self, f: &Fields, default: Audience) -> Option<String> {
+        let Some(n) = f.get("template") else {
+            return Some(default.as_str().to_owned());
+        };
+        let path = f.path("template");
+        let name = self.text(n, &path)?.to_owned();
+        self.template_refs.push((n.pos, path, name.clone()));
+        Some(name)
     }
 
     pub(super) fn optional_text(&mut self, f: &Fields, key: &str) -> Option<String> {

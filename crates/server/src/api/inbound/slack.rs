@@ -29,7 +29,7 @@ use escalator_core::ids::{IncidentId, UserId};
 use escalator_store::IncidentRole;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 /// Slack's answer to the person who pressed or typed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,6 +59,35 @@ impl SlackReply {
         }
         reply
     }
+}
+
+/// The headers Slack signs every request with (for the OpenAPI document;
+/// [`verified`] reads them).
+#[derive(IntoParams)]
+#[into_params(names("X-Slack-Signature", "X-Slack-Request-Timestamp"), parameter_in = Header)]
+#[allow(dead_code)]
+struct SlackSignature(
+    /// v0=<hex HMAC-SHA256>
+    String,
+    /// Unix seconds; at most five minutes off
+    String,
+);
+
+/// What both Slack endpoints answer (for the OpenAPI document).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+enum SlackAnswers {
+    /// What happened, or why not
+    #[response(status = 200)]
+    Answered(SlackReply),
+    #[response(status = 400)]
+    BadRequest(crate::api::error::ErrorBody),
+    /// Bad or stale signature
+    #[response(status = 401)]
+    BadSignature(crate::api::error::ErrorBody),
+    /// channels.slack has no signing_secret
+    #[response(status = 404)]
+    NotConfigured(crate::api::error::ErrorBody),
 }
 
 /// Checks Slack's signature and returns the configuration and the form.
@@ -128,12 +157,7 @@ struct SlackAction {
 #[utoipa::path(post, path = "/integrations/slack/actions", tag = "inbound",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "`payload=` a Slack `block_actions` JSON document"),
-    params(("X-Slack-Signature" = String, Header, description = "v0=<hex HMAC-SHA256>"),
-           ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; at most five minutes off")),
-    responses((status = 200, description = "What happened, or why not", body = SlackReply),
-              (status = 400, body = crate::api::error::ErrorBody),
-              (status = 401, description = "Bad or stale signature", body = crate::api::error::ErrorBody),
-              (status = 404, description = "channels.slack has no signing_secret", body = crate::api::error::ErrorBody)))]
+    params(SlackSignature), responses(SlackAnswers))]
 pub async fn actions(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -300,12 +324,7 @@ impl Holder {
 #[utoipa::path(post, path = "/integrations/slack/commands", tag = "inbound",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Slack's slash command request (command, text, user_id, …)"),
-    params(("X-Slack-Signature" = String, Header, description = "v0=<hex HMAC-SHA256>"),
-           ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; at most five minutes off")),
-    responses((status = 200, description = "What happened, or why not", body = SlackReply),
-              (status = 400, body = crate::api::error::ErrorBody),
-              (status = 401, description = "Bad or stale signature", body = crate::api::error::ErrorBody),
-              (status = 404, description = "channels.slack has no signing_secret", body = crate::api::error::ErrorBody)))]
+    params(SlackSignature), responses(SlackAnswers))]
 pub async fn commands(
     State(app): State<AppState>,
     headers: HeaderMap,
