@@ -153,6 +153,14 @@ struct ServeArgs {
     /// Events per second accepted per integration key (bursts of twice that); 0 for no limit.
     #[arg(long, env = "ESCALATOR_EVENTS_RATE_LIMIT", default_value_t = 1000)]
     events_rate_limit: u32,
+    /// Transient failures in a row that open a destination's circuit breaker
+    /// (its pages are then held, not failed, until a trial send succeeds).
+    #[arg(long, env = "ESCALATOR_BREAKER_THRESHOLD", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    breaker_threshold: u32,
+    /// How long an open circuit breaker waits before a trial send.
+    #[arg(long, env = "ESCALATOR_BREAKER_COOL_DOWN", default_value = "30s", value_parser = parse_duration)]
+    breaker_cool_down: escalator_core::duration::Duration,
 }
 
 #[derive(Subcommand)]
@@ -295,6 +303,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tls,
                 webhook_secret: a.webhook_secret,
                 events_rate_limit: a.events_rate_limit,
+                breaker: escalator_server::BreakerSettings {
+                    threshold: a.breaker_threshold,
+                    cool_down: a.breaker_cool_down.to_span(),
+                },
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -16,6 +16,15 @@ pub trait Channel: Send + Sync {
     /// `webhook`, `slack`, `teams`, `email`, `sms` or `voice`: the name contact
     /// methods use in configuration.
     fn name(&self) -> &'static str;
+    /// Which circuit breaker guards sends to `address`. By default the
+    /// channel's own: one provider (an SMTP relay, Slack's API) carries every
+    /// page, so when it is down it is down for everyone. Channels whose
+    /// addresses are each user's own receiver key by that receiver, so one
+    /// user's dead webhook never holds another user's page.
+    fn breaker_key(&self, address: &str) -> String {
+        let _ = address;
+        self.name().to_owned()
+    }
     fn send<'a>(&'a self, page: &'a Page) -> SendFuture<'a>;
 }
 
@@ -29,6 +38,21 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest:
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Escalator/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// The breaker key of a channel whose address is a URL of the user's own:
+/// the channel and the URL's scheme, host and port (never its path or query,
+/// which may carry a secret). An address that is no URL gets a key of its own.
+pub(crate) fn origin_key(channel: &str, address: &str) -> String {
+    match reqwest::Url::parse(address) {
+        Ok(url) => format!(
+            "{channel} {}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        ),
+        Err(_) => format!("{channel} (invalid address)"),
+    }
 }
 
 /// A request that got no HTTP answer: a bad URL cannot improve, anything else may.
@@ -98,4 +122,29 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_key;
+
+    #[test]
+    fn an_origin_key_keeps_scheme_host_and_port_and_drops_the_rest() {
+        assert_eq!(
+            origin_key("webhook", "https://hooks.example.com/x?token=s3cret"),
+            "webhook https://hooks.example.com:443"
+        );
+        assert_eq!(
+            origin_key("webhook", "http://127.0.0.1:9000/a"),
+            "webhook http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            origin_key("teams", "https://corp.webhook.office.com/webhookb2/abc"),
+            "teams https://corp.webhook.office.com:443"
+        );
+        assert_eq!(
+            origin_key("webhook", "not a url"),
+            "webhook (invalid address)"
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! Delivery of notifications over channels: the message a recipient gets, the
 //! adapters that send it (webhook, Slack, Teams, email, SMS, voice), how
-//! failures are classified for retry, and a circuit breaker per channel.
+//! failures are classified for retry, and a circuit breaker per destination.
 //!
 //! This crate sends; it never decides who to page or when (that is the
 //! engine's) and never touches the database (the server settles outcomes).
@@ -16,12 +16,14 @@ mod teams;
 mod twilio;
 mod webhook;
 
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use breaker::{
+    BreakerSettings, BreakerState, BreakerStatus, Breakers, CircuitBreaker, Held, TRIAL_WAIT,
+};
 pub use channel::{Channel, SendFuture};
 pub use email::{EmailChannel, EmailConfig, EmailConfigError, email_body, email_message};
 pub use message::{Message, Recipient, handoff_body, webhook_body};
 pub use page::{Page, PageIncident, default_subject, default_text};
-pub use set::ChannelSet;
+pub use set::{ChannelSet, Dispatch};
 pub use slack::{SlackChannel, SlackConfig, slack_message};
 pub use teams::{TeamsChannel, teams_message};
 pub use twilio::{SmsChannel, TwilioConfig, VoiceChannel, sms_body, voice_twiml, xml_escape};
@@ -55,6 +57,14 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(secs.min(300))
 }
 
+/// How long the retry schedule lasts from a page's first attempt to its
+/// last: the sum of the waits between [`MAX_ATTEMPTS`] attempts (2 min 7 s).
+/// A page held by an open circuit breaker waits at most this long before it
+/// is given up and falls back, as it would have after its own attempts.
+pub fn retry_span() -> Duration {
+    (1..MAX_ATTEMPTS).map(backoff).sum()
+}
+
 /// Every channel adapter, chosen by a notification's channel name.
 #[derive(Clone)]
 pub struct Channels {
@@ -80,5 +90,13 @@ mod tests {
     fn backoff_doubles_and_is_capped() {
         let secs: Vec<u64> = (1..=10).map(|a| backoff(a).as_secs()).collect();
         assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+    }
+
+    #[test]
+    fn the_retry_schedule_spans_the_waits_between_eight_attempts() {
+        assert_eq!(
+            retry_span(),
+            Duration::from_secs(1 + 2 + 4 + 8 + 16 + 32 + 64)
+        );
     }
 }

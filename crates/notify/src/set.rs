@@ -1,57 +1,78 @@
-//! The adapters a server runs with, by channel name, each behind its own
-//! circuit breaker so one provider's outage fails fast instead of tying up
-//! every send until it times out.
+//! The adapters a server runs with, by channel name, with a circuit breaker
+//! per destination (see [`Channel::breaker_key`]) so one receiver's outage
+//! holds only its own pages instead of tying up every send until it times out.
 
-use crate::{Channel, CircuitBreaker, Page, SendResult};
+use crate::breaker::{Breakers, Held};
+use crate::{Channel, SendResult};
+use crate::{CircuitBreaker, Page};
 use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Clone, Default)]
 pub struct ChannelSet {
-    channels: HashMap<&'static str, (Arc<dyn Channel>, Arc<CircuitBreaker>)>,
+    channels: HashMap<&'static str, Arc<dyn Channel>>,
+    breakers: Arc<Breakers>,
+}
+
+/// What became of a page handed to the set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// It was sent (or refused for good before sending): how it went.
+    Done(SendResult),
+    /// Not sent: its destination's breaker is open. Not an attempt.
+    Held(Held),
 }
 
 impl ChannelSet {
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty set whose breakers live in `breakers`, shared with the sets
+    /// built before and after it.
+    pub fn new(breakers: Arc<Breakers>) -> Self {
+        Self {
+            channels: HashMap::new(),
+            breakers,
+        }
     }
 
-    /// Adds `channel` under its name with a default breaker, replacing any
-    /// adapter of the same name.
+    /// Adds `channel` under its name, replacing any adapter of the same name.
     pub fn with(mut self, channel: Arc<dyn Channel>) -> Self {
-        self.insert(channel, CircuitBreaker::default());
+        self.insert(channel);
         self
     }
 
-    pub fn insert(&mut self, channel: Arc<dyn Channel>, breaker: CircuitBreaker) {
-        self.channels
-            .insert(channel.name(), (channel, Arc::new(breaker)));
+    pub fn insert(&mut self, channel: Arc<dyn Channel>) {
+        self.channels.insert(channel.name(), channel);
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Channel>> {
-        self.channels.get(name).map(|(c, _)| c)
+        self.channels.get(name)
     }
 
-    pub fn breaker(&self, name: &str) -> Option<&CircuitBreaker> {
-        self.channels.get(name).map(|(_, b)| b.as_ref())
+    /// The breaker guarding sends over `channel` to `address`, if it was made.
+    pub fn breaker(&self, channel: &str, address: &str) -> Option<Arc<CircuitBreaker>> {
+        let adapter = self.channels.get(channel)?;
+        self.breakers.find(&adapter.breaker_key(address))
     }
 
-    /// Sends `page` over the named channel unless its breaker is open, and
-    /// records the outcome at `now` (the caller's clock, read before the send).
-    pub async fn send(&self, channel: &str, page: &Page, now: Timestamp) -> SendResult {
-        let Some((adapter, breaker)) = self.channels.get(channel) else {
-            return SendResult::Permanent {
+    pub fn breakers(&self) -> &Arc<Breakers> {
+        &self.breakers
+    }
+
+    /// Sends `page` over the named channel unless its destination's breaker
+    /// holds it, and records the outcome at `now` (the caller's clock, read
+    /// before the send).
+    pub async fn send(&self, channel: &str, page: &Page, now: Timestamp) -> Dispatch {
+        let Some(adapter) = self.channels.get(channel) else {
+            return Dispatch::Done(SendResult::Permanent {
                 error: format!("no adapter for channel {channel:?}"),
-            };
+            });
         };
-        if !breaker.allow(now) {
-            return SendResult::Transient {
-                error: format!("{channel} circuit open after repeated failures"),
-            };
+        let breaker = self.breakers.get(&adapter.breaker_key(&page.address));
+        if let Err(held) = breaker.admit(now) {
+            return Dispatch::Held(held);
         }
         let result = adapter.send(page).await;
         breaker.record(&result, now);
-        result
+        Dispatch::Done(result)
     }
 }

@@ -45,6 +45,11 @@ impl Channel for TeamsChannel {
         "teams"
     }
 
+    /// Each user's own receiver: keyed by its origin.
+    fn breaker_key(&self, address: &str) -> String {
+        crate::channel::origin_key(self.name(), address)
+    }
+
     fn send<'a>(&'a self, page: &'a Page) -> SendFuture<'a> {
         Box::pin(self.post(page))
     }

@@ -140,6 +140,11 @@ impl Channel for SmsChannel {
         "sms"
     }
 
+    /// Messages and calls go through one provider's API.
+    fn breaker_key(&self, _address: &str) -> String {
+        "twilio".to_owned()
+    }
+
     fn send<'a>(&'a self, page: &'a Page) -> SendFuture<'a> {
         Box::pin(async move {
             let body = sms_body(page);
@@ -231,6 +236,11 @@ pub fn xml_escape(s: &str) -> String {
 impl Channel for VoiceChannel {
     fn name(&self) -> &'static str {
         "voice"
+    }
+
+    /// Messages and calls go through one provider's API.
+    fn breaker_key(&self, _address: &str) -> String {
+        "twilio".to_owned()
     }
 
     fn send<'a>(&'a self, page: &'a Page) -> SendFuture<'a> {

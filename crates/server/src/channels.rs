@@ -9,8 +9,8 @@ use escalator_core::config::{
     Channels as ChannelConfig, SlackChannel as SlackSection, SmtpChannel,
 };
 use escalator_notify::{
-    Channel, ChannelSet, EmailChannel, EmailConfig, SlackChannel, SlackConfig, SmsChannel,
-    TeamsChannel, TwilioConfig, VoiceChannel, WebhookSender,
+    Breakers, Channel, ChannelSet, EmailChannel, EmailConfig, SlackChannel, SlackConfig,
+    SmsChannel, TeamsChannel, TwilioConfig, VoiceChannel, WebhookSender,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +20,16 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Built = Result<Arc<dyn Channel>, String>;
 
-pub fn build(config: &ChannelConfig, webhook: &WebhookSender, public_url: &str) -> ChannelSet {
-    let mut set = ChannelSet::new().with(Arc::new(webhook.clone()));
+/// The adapters for `config`, guarded by `breakers` (kept across rebuilds).
+pub fn build(
+    config: &ChannelConfig,
+    webhook: &WebhookSender,
+    public_url: &str,
+    breakers: Arc<Breakers>,
+) -> ChannelSet {
+    let mut set = ChannelSet::new(breakers).with(Arc::new(webhook.clone()));
     let mut add = |name: &str, built: Built| match built {
-        Ok(channel) => set.insert(channel, Default::default()),
+        Ok(channel) => set.insert(channel),
         Err(e) => tracing::error!("{name} channel left out: {e}"),
     };
     add("teams", teams());

@@ -14,6 +14,7 @@ pub mod runner;
 mod state;
 mod tls;
 
+pub use escalator_notify::BreakerSettings;
 pub use state::{AppState, SharedCatalog, load_catalog};
 
 use anyhow::Context;
@@ -39,6 +40,8 @@ pub struct ServerOptions {
     pub webhook_secret: Option<String>,
     /// Events per second accepted per integration key (bursts of twice that); 0: no limit.
     pub events_rate_limit: u32,
+    /// When a destination's circuit breaker opens, and for how long.
+    pub breaker: escalator_notify::BreakerSettings,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -120,6 +123,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
             opts.events_rate_limit.saturating_mul(2),
         )),
         public_url: public_url.clone(),
+        breakers: Arc::new(escalator_notify::Breakers::new(opts.breaker)),
     };
     let runner = runner::Runner::new(
         store.clone(),
@@ -133,15 +137,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let channels_for_handoffs = Channels {
         webhook: webhook.clone(),
     };
-    let notifier = notifier::Notifier::new(
-        store.clone(),
-        state.runner.clone(),
-        catalog.clone(),
-        webhook,
-        state.links.clone(),
-        public_url.clone(),
-        notifier_wake.clone(),
-    );
+    let notifier = notifier::Notifier::new(&state, webhook, notifier_wake.clone());
     tokio::spawn(notifier.run());
     tokio::spawn(
         handoff::Handoffs::new(store.clone(), catalog.clone(), channels_for_handoffs).run(),

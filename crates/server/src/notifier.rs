@@ -12,8 +12,8 @@ use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
 use escalator_core::templates::{Audience, Facts, default_template, for_audience, render};
 use escalator_notify::{
-    BreakerState, ChannelSet, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
-    WebhookSender, backoff, webhook_body,
+    Breakers, ChannelSet, Dispatch, Held, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
+    WebhookSender, backoff, retry_span, webhook_body,
 };
 use escalator_store::{IncidentRow, OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -53,29 +53,25 @@ pub struct Notifier {
     webhook: WebhookSender,
     /// The adapters built for one configuration revision.
     channels: Mutex<Option<(i64, Arc<ChannelSet>)>>,
+    /// The circuit breakers, by destination; they outlive the adapters.
+    breakers: Arc<Breakers>,
     links: LinkSigner,
     public_url: String,
     wake: Arc<Notify>,
 }
 
 impl Notifier {
-    pub fn new(
-        store: Store,
-        runner: RunnerHandle,
-        catalog: SharedCatalog,
-        webhook: WebhookSender,
-        links: LinkSigner,
-        public_url: String,
-        wake: Arc<Notify>,
-    ) -> Self {
+    /// A notifier for the node whose shared parts are in `app`.
+    pub fn new(app: &crate::AppState, webhook: WebhookSender, wake: Arc<Notify>) -> Self {
         Self {
-            store,
-            runner,
-            catalog,
+            store: app.store.clone(),
+            runner: app.runner.clone(),
+            catalog: app.catalog.clone(),
             webhook,
             channels: Mutex::new(None),
-            links,
-            public_url,
+            breakers: app.breakers.clone(),
+            links: app.links.clone(),
+            public_url: app.public_url.clone(),
             wake,
         }
     }
@@ -279,6 +275,7 @@ impl Notifier {
                     &catalog.config().channels,
                     &self.webhook,
                     &self.public_url,
+                    self.breakers.clone(),
                 ));
                 *cached = Some((catalog.revision(), set.clone()));
                 set
@@ -456,27 +453,16 @@ impl Notifier {
     }
 
     async fn deliver(&self, item: &OutboxItem, page: &Page, now: Timestamp) -> Outcome {
-        let channels = self.channel_set();
-        // A channel that is down is skipped for everyone until it recovers:
-        // the page goes to the user's next contact method at once.
-        if channels
-            .breaker(&item.channel)
-            .is_some_and(|b| b.state(now) == BreakerState::Open)
-        {
-            return Outcome::Failed {
-                error: format!(
-                    "{} is down (circuit open after repeated failures)",
-                    item.channel
-                ),
-            };
-        }
-        match channels.send(&item.channel, page, now).await {
-            SendResult::Delivered { detail } => Outcome::Sent { detail },
-            SendResult::Permanent { error } => Outcome::Failed { error },
-            SendResult::Transient { error } if item.attempts >= MAX_ATTEMPTS => Outcome::Failed {
-                error: format!("{error} (retries exhausted)"),
-            },
-            SendResult::Transient { error } => {
+        match self.channel_set().send(&item.channel, page, now).await {
+            Dispatch::Held(held) => hold(item, &held, now),
+            Dispatch::Done(SendResult::Delivered { detail }) => Outcome::Sent { detail },
+            Dispatch::Done(SendResult::Permanent { error }) => Outcome::Failed { error },
+            Dispatch::Done(SendResult::Transient { error }) if item.attempts >= MAX_ATTEMPTS => {
+                Outcome::Failed {
+                    error: format!("{error} (retries exhausted)"),
+                }
+            }
+            Dispatch::Done(SendResult::Transient { error }) => {
                 let wait = SignedDuration::try_from(backoff(item.attempts))
                     .unwrap_or(SignedDuration::from_secs(300));
                 Outcome::Retry {
@@ -488,7 +474,90 @@ impl Notifier {
     }
 }
 
+/// A page its destination's open breaker holds: not an attempt, so it waits
+/// for the next probe, but never past the end of its retry schedule (counted
+/// from its first claim), when it is given up and falls back as if its own
+/// attempts had failed. A breaker never ends a page sooner than that.
+fn hold(item: &OutboxItem, held: &Held, now: Timestamp) -> Outcome {
+    let span = SignedDuration::try_from(retry_span()).unwrap_or(SignedDuration::from_secs(127));
+    let deadline = item.first_tried_at + span;
+    if now >= deadline {
+        return Outcome::Failed {
+            error: format!(
+                "{} unreachable: circuit open through the whole retry schedule ({span:#})",
+                held.breaker,
+            ),
+        };
+    }
+    Outcome::Deferred {
+        reason: format!("circuit open for {}", held.breaker),
+        at: held.until.min(deadline),
+    }
+}
+
 /// `text` for a URL query value.
 fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn item(first_tried_at: Timestamp) -> OutboxItem {
+        OutboxItem {
+            id: 1,
+            incident_id: 1,
+            idempotency_key: "k".into(),
+            user: "carol".into(),
+            contact_method: "hook".into(),
+            channel: "webhook".into(),
+            address: "http://127.0.0.1:9/hook".into(),
+            level: 1,
+            round: 0,
+            attempts: 2,
+            first_tried_at,
+            audience: None,
+            occasion: None,
+            message: None,
+        }
+    }
+
+    fn held(until: Timestamp) -> Held {
+        Held {
+            breaker: "webhook http://127.0.0.1:9".into(),
+            until,
+        }
+    }
+
+    #[test]
+    fn a_held_page_waits_for_the_next_probe_without_failing() {
+        let outcome = hold(&item(at(0)), &held(at(40)), at(10));
+        assert_eq!(
+            outcome,
+            Outcome::Deferred {
+                reason: "circuit open for webhook http://127.0.0.1:9".into(),
+                at: at(40)
+            }
+        );
+    }
+
+    #[test]
+    fn a_held_page_waits_no_longer_than_its_retry_schedule() {
+        // The schedule spans 127 s from the first claim.
+        let outcome = hold(&item(at(0)), &held(at(200)), at(110));
+        assert!(
+            matches!(outcome, Outcome::Deferred { at: t, .. } if t == at(127)),
+            "{outcome:?}"
+        );
+        let outcome = hold(&item(at(0)), &held(at(200)), at(127));
+        let Outcome::Failed { error } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(error.contains("whole retry schedule"), "{error}");
+    }
 }

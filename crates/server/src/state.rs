@@ -19,6 +19,8 @@ pub struct AppState {
     /// Detectors see their samples one request at a time, in order.
     pub detector_lock: Arc<tokio::sync::Mutex<()>>,
     pub public_url: String,
+    /// The notifier's circuit breakers, by destination.
+    pub breakers: Arc<escalator_notify::Breakers>,
 }
 
 impl AppState {

@@ -22,6 +22,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0008_status_updates.sql"),
     ),
     (9, include_str!("../migrations/sqlite/0009_phone_turns.sql")),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_first_tried.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -44,6 +48,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         9,
         include_str!("../migrations/postgres/0009_phone_turns.sql"),
+    ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_first_tried.sql"),
     ),
 ];
 

@@ -33,6 +33,8 @@ pub struct OutboxItem {
     pub round: u32,
     /// Attempts so far, including the one this claim is for.
     pub attempts: u32,
+    /// When it was first claimed: where its retry schedule starts.
+    pub first_tried_at: Timestamp,
     /// For a stakeholder message: the template (an audience name or an id).
     pub audience: Option<String>,
     /// For a stakeholder message: `level_reached`, `update`, `resolved`, `announcement`.
@@ -93,7 +95,7 @@ pub enum Outcome {
 }
 
 const CLAIM_COLUMNS: &str = "id, incident_id, idempotency_key, user_id, contact_method, channel, address, level, round, attempts, \
-    audience, occasion, message";
+    audience, occasion, message, COALESCE(first_tried_at, updated_at)";
 
 fn item_from_row(r: &Row) -> Result<OutboxItem> {
     Ok(OutboxItem {
@@ -110,6 +112,7 @@ fn item_from_row(r: &Row) -> Result<OutboxItem> {
         audience: r.opt_text(10)?,
         occasion: r.opt_text(11)?,
         message: r.opt_text(12)?,
+        first_tried_at: ts(r.int(13)?)?,
     })
 }
 
@@ -299,7 +302,8 @@ impl StoreTx {
         let sql = format!(
             "WITH due AS (SELECT id FROM notifications WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $3{lock}), \
              stale AS (SELECT id FROM notifications WHERE status = 'sending' AND lease_until <= $1 ORDER BY lease_until LIMIT $3{lock}) \
-             UPDATE notifications SET status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1 \
+             UPDATE notifications SET status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1, \
+             first_tried_at = COALESCE(first_tried_at, $1) \
              WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM stale) \
              RETURNING {CLAIM_COLUMNS}"
         );
@@ -535,6 +539,20 @@ impl Store {
                 &[ms(now).into()],
             )
             .await
+    }
+
+    /// How many notifications are in each status (`pending`, `sending`,
+    /// `sent`, `failed`, …), over every incident.
+    pub async fn notification_counts(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        self.pool
+            .fetch_all(
+                "SELECT status, COUNT(*) FROM notifications GROUP BY status",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect()
     }
 
     pub async fn notifications(&self, incident: IncidentId) -> Result<Vec<Attempt>> {

@@ -322,6 +322,15 @@ async fn a_held_back_page_waits_without_spending_an_attempt(store: Store) {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(again[0].attempts, 1, "waiting its turn was not an attempt");
+    assert_eq!(
+        again[0].first_tried_at, claimed[0].first_tried_at,
+        "its retry schedule still starts at the first claim"
+    );
+    assert_eq!(claimed[0].first_tried_at, now);
+    assert_eq!(
+        store.notification_counts().await.unwrap(),
+        [("sending".to_owned(), 1)].into_iter().collect()
+    );
 }
 
 async fn claimed_notifications_are_leased_then_settled(store: Store) {

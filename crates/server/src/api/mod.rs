@@ -4,6 +4,7 @@
 pub mod ack;
 pub mod alertmanager;
 pub mod auth;
+pub mod channels;
 pub mod comms;
 pub mod config;
 pub mod directory;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(rules::list))
         .routes(routes!(rules::evaluate))
         .routes(routes!(templates::preview))
+        .routes(routes!(channels::breakers))
         .routes(routes!(metrics::receive))
         .routes(routes!(inbound::slack::actions))
         .routes(routes!(inbound::slack::commands))
