@@ -1,6 +1,6 @@
 //! End to end on the real binary, on SQLite and PostgreSQL: a signal comes in
 //! over Events API v2, level 1 is paged by signed webhook, the incident climbs
-//! when nobody answers, and the link in the page acknowledges it.
+//! when nobody answers, and the link in the page acknowledges it (`POST`).
 
 mod common;
 
@@ -86,9 +86,10 @@ async fn pages_escalates_and_acknowledges(db: &str) {
     assert_eq!(started, created + jiff::SignedDuration::from_secs(2));
     assert_eq!(next, created + jiff::SignedDuration::from_secs(4));
 
-    // bob acknowledges with the signed link in his page.
+    // bob acknowledges with the signed link in his page (the button on its
+    // confirmation page POSTs; ack_links.rs covers the page itself).
     let ack_url = bob.body["ack_url"].as_str().unwrap();
-    let r = reqwest::get(ack_url).await.unwrap();
+    let r = server.http.post(ack_url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("acknowledged"));
     let (_, inc) = server

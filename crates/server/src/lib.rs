@@ -5,6 +5,7 @@
 pub mod api;
 mod channels;
 mod handoff;
+mod html;
 pub mod ingest;
 pub mod links;
 pub mod notifier;

@@ -1,5 +1,6 @@
-//! Signed, expiring acknowledgement links: a `GET` or `POST` on one
-//! acknowledges an incident as the user it was sent to, no login needed.
+//! Signed, expiring acknowledgement links: a `POST` on one acknowledges an
+//! incident as the user it was sent to, no login needed; a `GET` only shows
+//! what a `POST` would do (`api::ack`), since scanners fetch every link.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
