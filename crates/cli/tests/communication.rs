@@ -1,7 +1,7 @@
 //! Communication end to end on the real binary, on SQLite and PostgreSQL:
 //! templates per audience and level, a stakeholder kept informed (not paged)
 //! as the incident climbs and resolves, incident roles, status updates by the
-//! commander, and template previews.
+//! commander, who may take a role from whom, and template previews.
 
 mod common;
 
@@ -317,6 +317,78 @@ async fn stakeholders_roles_updates_and_previews(db: &str) {
 async fn stakeholders_roles_updates_and_previews_on_sqlite_and_postgres() {
     for db in databases().await {
         stakeholders_roles_updates_and_previews(&db).await;
+    }
+}
+
+async fn a_held_role_changes_hands_only_by_its_holder_or_a_manager(db: &str) {
+    let receiver = Receiver::start().await;
+    let server = Server::start(db, &config(&receiver));
+    let viewer = token(db, "viewer");
+    let unbound = token(db, "responder");
+    let manager = token(db, "manager");
+    let alice = token_for(db, "alice-laptop", "responder", Some("alice"));
+    let bob = token_for(db, "bob-phone", "responder", Some("bob"));
+    server.trigger("roles-held", "Checkout errors").await;
+    let (_, list) = server.get("/api/v1/incidents", &viewer).await;
+    let id = list["incidents"][0]["id"].as_i64().unwrap();
+    let roles = format!("/api/v1/incidents/{id}/roles");
+    let updates = format!("/api/v1/incidents/{id}/updates");
+    let update = json!({"message": "Rolled back the deploy"});
+    let commander = || async {
+        let (_, incident) = server
+            .get(&format!("/api/v1/incidents/{id}"), &viewer)
+            .await;
+        incident["roles"]["commander"].clone()
+    };
+
+    // Alice takes the free command.
+    let (status, body) = server
+        .put(&roles, &alice, json!({"commander": "alice"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Bob cannot take it from her, nor clear it, so he cannot publish; nor
+    // can a token bound to nobody without the manager role.
+    for (token, change) in [
+        (&bob, json!({"commander": "bob"})),
+        (&bob, json!({"commander": null})),
+        (&unbound, json!({"commander": "bob"})),
+    ] {
+        let (status, body) = server.put(&roles, token, change.clone()).await;
+        assert_eq!(
+            (status, &body["error"]["code"], &body["error"]["field"]),
+            (403, &json!("forbidden"), &json!("commander")),
+            "{change}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("commander is held by alice"), "{message}");
+    }
+    assert_eq!(commander().await, "alice");
+    let (status, body) = server.post(&updates, &bob, update.clone()).await;
+    assert_eq!(status, 403, "{body}");
+
+    // Alice hands the command to bob, who may then publish.
+    let (status, body) = server
+        .put(&roles, &alice, json!({"commander": "bob"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.post(&updates, &bob, update.clone()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A manager may replace the holder; bob's right to publish goes with it.
+    let (status, body) = server
+        .put(&roles, &manager, json!({"commander": "alice"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(commander().await, "alice");
+    let (status, body) = server.post(&updates, &bob, update).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_role_changes_hands_only_by_its_holder_or_a_manager_on_sqlite_and_postgres() {
+    for db in databases().await {
+        a_held_role_changes_hands_only_by_its_holder_or_a_manager(&db).await;
     }
 }
 

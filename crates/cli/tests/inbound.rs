@@ -386,6 +386,18 @@ async fn gives_incident_roles_from_slack(db: &str) {
             format!("commander {id}"),
             "(Slack user U0STRANGER) are not known to Escalator",
         ),
+        // Bob cannot take the command from alice (and so gain the right to
+        // publish updates), nor clear it.
+        (
+            BOB_SLACK,
+            format!("commander {id} me"),
+            "commander is held by alice; only alice, or a manager, may give it to someone else or clear it.",
+        ),
+        (
+            BOB_SLACK,
+            format!("ic {id} none"),
+            "commander is held by alice",
+        ),
     ];
     for (user, text, why) in refusals {
         let (status, reply) = cmd(user, text.clone()).await;

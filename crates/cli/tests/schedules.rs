@@ -1,6 +1,7 @@
 //! Schedules end to end on the real binary: a schedule-targeted level pages
 //! whoever is on call at that instant, the backup when they are away, filters
-//! narrow a team; on-call queries, overrides, gaps and iCalendar feeds.
+//! narrow a team; on-call queries, overrides, gaps and iCalendar feeds; who
+//! may change a user's availability, overrides and feed, and how far ahead.
 
 mod common;
 
@@ -199,7 +200,8 @@ async fn schedule_targets_page_who_is_on_call_or_the_backup() {
 async fn overrides_shifts_gaps_and_calendars() {
     let receiver = Receiver::start().await;
     let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
-    let (viewer, responder) = (token(&server.db, "viewer"), token(&server.db, "responder"));
+    // Putting dave on call and making the on-call user's feed: a manager's.
+    let (viewer, responder) = (token(&server.db, "viewer"), token(&server.db, "manager"));
     let (_, now) = server
         .get("/api/v1/schedules/primary/oncall", &viewer)
         .await;
@@ -350,6 +352,232 @@ async fn overrides_shifts_gaps_and_calendars() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+}
+
+/// RFC 3339, `days` from now.
+fn in_days(days: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days)).to_string()
+}
+
+const FORBIDDEN: (u16, &str) = (403, "forbidden");
+const OUT_OF_RANGE: (u16, &str) = (422, "out_of_range");
+
+/// A server on `db` and its tokens: a viewer, a responder bound to nobody, a
+/// manager, and bob's own (a responder bound to bob).
+struct Tokens {
+    viewer: String,
+    unbound: String,
+    manager: String,
+    bob: String,
+}
+
+async fn start_with_tokens(db: &str) -> (Receiver, Server, Tokens) {
+    let receiver = Receiver::start().await;
+    let server = Server::start(db, &config(&receiver));
+    let tokens = Tokens {
+        viewer: token(db, "viewer"),
+        unbound: token(db, "responder"),
+        manager: token(db, "manager"),
+        bob: token_for(db, "bob-phone", "responder", Some("bob")),
+    };
+    (receiver, server, tokens)
+}
+
+/// Whether `answer` is a refusal `(status, code)` naming `field`; the message too.
+#[track_caller]
+fn assert_refused(answer: &(u16, Value), (status, code): (u16, &str), field: &str) -> String {
+    let (got, body) = answer;
+    assert_eq!(
+        (*got, &body["error"]["code"], &body["error"]["field"]),
+        (status, &json!(code), &json!(field)),
+        "{body}"
+    );
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+async fn delete(server: &Server, path: &str, token: &str) -> (u16, Value) {
+    server
+        .call(reqwest::Method::DELETE, path, token, None)
+        .await
+}
+
+async fn availability_is_set_by_the_user_or_a_manager_within_90_days(db: &str) {
+    let (_receiver, server, t) = start_with_tokens(db).await;
+    let alice = "/api/v1/users/alice/availability";
+    let bob = "/api/v1/users/bob/availability";
+    let away = |until: String| json!({"available": false, "until": until, "reason": "holiday"});
+
+    // Bob may mark himself away, not alice; a token bound to nobody needs
+    // the manager role.
+    let answer = server.put(alice, &t.bob, away(in_days(7))).await;
+    let message = assert_refused(&answer, FORBIDDEN, "user");
+    assert!(
+        message.contains("bob may act only for themselves, not for alice"),
+        "{message}"
+    );
+    let answer = server.put(alice, &t.unbound, away(in_days(7))).await;
+    assert_refused(&answer, FORBIDDEN, "user");
+    let (_, now) = server.get(alice, &t.viewer).await;
+    assert_eq!(
+        (&now["available_now"], &now["set_through_api"]),
+        (&json!(true), &Value::Null),
+        "alice is still available: {now}"
+    );
+    let (status, body) = server.put(bob, &t.bob, away(in_days(7))).await;
+    assert_eq!(
+        (status, &body["available_now"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    let (status, body) = server.put(bob, &t.bob, json!({"available": true})).await;
+    assert_eq!(
+        (status, &body["available_now"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let (status, _) = server.put(alice, &t.manager, away(in_days(7))).await;
+    assert_eq!(status, 200);
+
+    // At most 90 days ahead, for a manager too: a typo of 2062 would take
+    // alice off every rotation for decades. Until further notice (no
+    // `until`) only as a manager.
+    let answer = server.put(bob, &t.bob, away(in_days(91))).await;
+    let message = assert_refused(&answer, OUT_OF_RANGE, "until");
+    assert!(message.contains("at most 90 days"), "{message}");
+    let typo = away("2062-03-08T09:00:00Z".to_owned());
+    assert_refused(
+        &server.put(alice, &t.manager, typo).await,
+        OUT_OF_RANGE,
+        "until",
+    );
+    let for_good = json!({"available": false});
+    let answer = server.put(bob, &t.bob, for_good.clone()).await;
+    assert_refused(&answer, OUT_OF_RANGE, "until");
+    let (status, body) = server.put(alice, &t.manager, for_good).await;
+    assert_eq!(
+        (status, &body["available_now"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_is_set_by_the_user_or_a_manager_within_90_days_on_sqlite_and_postgres() {
+    for db in databases().await {
+        availability_is_set_by_the_user_or_a_manager_within_90_days(&db).await;
+    }
+}
+
+async fn a_responder_takes_shifts_only_for_themselves_within_the_horizon(db: &str) {
+    let (_receiver, server, t) = start_with_tokens(db).await;
+    let overrides = "/api/v1/schedules/primary/overrides";
+    let shift = |user: &str, from: String, to: String| json!({"user": user, "replaces": "alice", "from": from, "to": to});
+    let tomorrow = || shift("bob", in_days(1), in_days(2));
+
+    // Bob takes a shift (puts himself on call); he may not put carol on
+    // call, nor may a token bound to nobody.
+    let answer = server
+        .post(overrides, &t.bob, shift("carol", in_days(1), in_days(2)))
+        .await;
+    assert_refused(&answer, FORBIDDEN, "user");
+    assert_refused(
+        &server.post(overrides, &t.unbound, tomorrow()).await,
+        FORBIDDEN,
+        "user",
+    );
+    let (status, taken) = server.post(overrides, &t.bob, tomorrow()).await;
+    assert_eq!(status, 201, "{taken}");
+    let (status, given) = server
+        .post(
+            overrides,
+            &t.manager,
+            shift("carol", in_days(1), in_days(2)),
+        )
+        .await;
+    assert_eq!(status, 201, "{given}");
+
+    // Ending at most 90 days ahead and lasting at most 31 days, for anyone.
+    let answer = server
+        .post(overrides, &t.bob, shift("bob", in_days(89), in_days(91)))
+        .await;
+    assert_refused(&answer, OUT_OF_RANGE, "to");
+    let answer = server
+        .post(overrides, &t.bob, shift("bob", in_days(1), in_days(33)))
+        .await;
+    let message = assert_refused(&answer, OUT_OF_RANGE, "to");
+    assert!(message.contains("at most 31 days"), "{message}");
+    let answer = server
+        .post(
+            overrides,
+            &t.manager,
+            shift("carol", in_days(1), in_days(400)),
+        )
+        .await;
+    assert_refused(&answer, OUT_OF_RANGE, "to");
+
+    // Removing: bob his own, a manager anyone's.
+    let one = |o: &Value| format!("{overrides}/{}", o["id"]);
+    let answer = delete(&server, &one(&given), &t.bob).await;
+    assert_refused(&answer, FORBIDDEN, "user");
+    let answer = delete(&server, &one(&given), &t.unbound).await;
+    assert_refused(&answer, FORBIDDEN, "user");
+    assert_eq!(delete(&server, &one(&taken), &t.bob).await.0, 204);
+    assert_eq!(delete(&server, &one(&taken), &t.bob).await.0, 404);
+    let (_, listed) = server.get(overrides, &t.viewer).await;
+    let left: Vec<&Value> = listed["api"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["user"])
+        .collect();
+    assert_eq!(left, [&json!("carol")], "{listed}");
+    assert_eq!(delete(&server, &one(&given), &t.manager).await.0, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_takes_shifts_only_for_themselves_within_the_horizon_on_sqlite_and_postgres() {
+    for db in databases().await {
+        a_responder_takes_shifts_only_for_themselves_within_the_horizon(&db).await;
+    }
+}
+
+async fn a_calendar_feed_is_made_by_its_user_or_a_manager(db: &str) {
+    let (_receiver, server, t) = start_with_tokens(db).await;
+    let alice = "/api/v1/users/alice/calendar_feed";
+    let bob = "/api/v1/users/bob/calendar_feed";
+
+    // Bob makes and revokes his own feed, not alice's.
+    assert_refused(
+        &server.post(alice, &t.bob, json!({})).await,
+        FORBIDDEN,
+        "user",
+    );
+    assert_refused(
+        &server.post(alice, &t.unbound, json!({})).await,
+        FORBIDDEN,
+        "user",
+    );
+    let (status, feed) = server.post(bob, &t.bob, json!({})).await;
+    assert_eq!(status, 201, "{feed}");
+    let (status, feed) = server.post(alice, &t.manager, json!({})).await;
+    assert_eq!(status, 201, "{feed}");
+    let url = feed["url"].as_str().unwrap().to_owned();
+    assert_refused(&delete(&server, alice, &t.bob).await, FORBIDDEN, "user");
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        200,
+        "not revoked"
+    );
+    assert_eq!(delete(&server, bob, &t.bob).await.0, 204);
+    assert_eq!(delete(&server, alice, &t.manager).await.0, 204);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendar_feed_is_made_by_its_user_or_a_manager_on_sqlite_and_postgres() {
+    for db in databases().await {
+        a_calendar_feed_is_made_by_its_user_or_a_manager(&db).await;
+    }
 }
 
 #[tokio::test]

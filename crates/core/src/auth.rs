@@ -1,5 +1,6 @@
 //! Roles and who may do what. Checked by the server; decided here.
 
+use crate::ids::UserId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -42,6 +43,57 @@ impl fmt::Display for Role {
     }
 }
 
+/// Who asks: the role of their credential and the user it speaks for — a
+/// token created with `--user`, or the person behind a Slack account (a
+/// responder). A token bound to nobody speaks for nobody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub role: Role,
+    pub user: Option<UserId>,
+}
+
+/// Why a principal may not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("this needs the {needed} role; the caller has {has}")]
+    RoleTooLow { needed: Role, has: Role },
+    #[error(
+        "{own} may act only for themselves, not for {user}; acting for someone else needs the manager role"
+    )]
+    NotTheirs { own: UserId, user: UserId },
+    #[error(
+        "a token bound to no user acts for nobody; acting for {user} needs the manager role or a token created with --user {user}"
+    )]
+    Unbound { user: UserId },
+}
+
+impl Principal {
+    /// Whether the principal may change what belongs to `user` — their
+    /// availability, an override that puts them on call, their calendar
+    /// feed. A responder only for the user they speak for, a manager for
+    /// anyone: marking someone else away or on call moves pages onto or off
+    /// other people, which is a manager's decision.
+    pub fn may_act_for(&self, user: &UserId) -> Result<(), Refusal> {
+        if self.role.allows(Role::Manager) {
+            return Ok(());
+        }
+        if !self.role.allows(Role::Responder) {
+            return Err(Refusal::RoleTooLow {
+                needed: Role::Responder,
+                has: self.role,
+            });
+        }
+        match &self.user {
+            Some(own) if own == user => Ok(()),
+            Some(own) => Err(Refusal::NotTheirs {
+                own: own.clone(),
+                user: user.clone(),
+            }),
+            None => Err(Refusal::Unbound { user: user.clone() }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown role {0:?}; expected one of: viewer, responder, manager, admin")]
 pub struct UnknownRole(pub String);
@@ -66,6 +118,59 @@ mod tests {
         assert!(Role::Manager.allows(Role::Responder));
         assert!(!Role::Responder.allows(Role::Manager));
         assert!(!Role::Viewer.allows(Role::Responder));
+    }
+
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
+    }
+
+    fn principal(role: Role, user: Option<&str>) -> Principal {
+        Principal {
+            role,
+            user: user.map(self::user),
+        }
+    }
+
+    #[test]
+    fn a_responder_acts_only_for_the_user_they_speak_for() {
+        let bob = principal(Role::Responder, Some("bob"));
+        assert_eq!(bob.may_act_for(&user("bob")), Ok(()));
+        assert_eq!(
+            bob.may_act_for(&user("alice")),
+            Err(Refusal::NotTheirs {
+                own: user("bob"),
+                user: user("alice")
+            })
+        );
+    }
+
+    #[test]
+    fn a_token_bound_to_nobody_needs_the_manager_role() {
+        assert_eq!(
+            principal(Role::Responder, None).may_act_for(&user("alice")),
+            Err(Refusal::Unbound {
+                user: user("alice")
+            })
+        );
+        assert_eq!(
+            principal(Role::Manager, None).may_act_for(&user("alice")),
+            Ok(())
+        );
+        assert_eq!(
+            principal(Role::Admin, Some("bob")).may_act_for(&user("alice")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_viewer_acts_for_nobody_not_even_themselves() {
+        assert_eq!(
+            principal(Role::Viewer, Some("bob")).may_act_for(&user("bob")),
+            Err(Refusal::RoleTooLow {
+                needed: Role::Responder,
+                has: Role::Viewer
+            })
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Escalator's domain: identifiers, durations, the configuration model, target
-//! resolution, the Events API v2 event shape, the audit chain and the pure
-//! escalation engine.
+//! resolution, the Events API v2 event shape, incident roles, the limits of
+//! what the API may set beside the configuration, the audit chain and the
+//! pure escalation engine.
 //!
 //! Architecture invariant: this crate knows nothing about time passing,
 //! databases, HTTP or async. It is handed `now` and returns effects.
@@ -8,11 +9,13 @@
 pub mod anomaly;
 pub mod audit;
 pub mod auth;
+pub mod comms;
 pub mod config;
 pub mod directory;
 pub mod duration;
 pub mod engine;
 pub mod events_v2;
+pub mod extras;
 pub mod ids;
 pub mod rules;
 pub mod schedule;

@@ -1,97 +1,18 @@
 //! An incident's communication state: its roles (commander, communications
 //! lead, scribe) and its last status update. Role changes go on the timeline
 //! and the audit chain in the same transaction; an update's record is the
-//! engine's (`Action::StatusUpdate`), saved with it by the runner.
+//! engine's (`Action::StatusUpdate`), saved with it by the runner. Who may
+//! change a role is `core::comms`' decision, made here only because it must
+//! see the holders as read under the row lock.
 
 use crate::audit::NewAudit;
 use crate::db::{Row, Value};
 use crate::{Result, Store, StoreError, StoreTx, ms, ts};
+use escalator_core::auth::Principal;
+use escalator_core::comms::{IncidentRole, RoleRefused, Roles};
 use escalator_core::ids::IncidentId;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// An incident role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IncidentRole {
-    Commander,
-    CommsLead,
-    Scribe,
-}
-
-impl IncidentRole {
-    pub const ALL: [IncidentRole; 3] = [
-        IncidentRole::Commander,
-        IncidentRole::CommsLead,
-        IncidentRole::Scribe,
-    ];
-
-    /// The name in the API and on the timeline: `commander`, `comms_lead`, `scribe`.
-    pub fn name(self) -> &'static str {
-        match self {
-            IncidentRole::Commander => "commander",
-            IncidentRole::CommsLead => "comms_lead",
-            IncidentRole::Scribe => "scribe",
-        }
-    }
-
-    /// A role by its [`name`](IncidentRole::name).
-    pub fn parse(name: &str) -> Option<IncidentRole> {
-        IncidentRole::ALL.into_iter().find(|r| r.name() == name)
-    }
-
-    /// `commander, comms_lead, scribe`, for error messages.
-    pub fn names() -> String {
-        IncidentRole::ALL.map(IncidentRole::name).join(", ")
-    }
-}
-
-/// Who holds each incident role; `None` where nobody does.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Roles {
-    pub commander: Option<String>,
-    pub comms_lead: Option<String>,
-    pub scribe: Option<String>,
-}
-
-impl Roles {
-    pub fn holder(&self, role: IncidentRole) -> Option<&str> {
-        match role {
-            IncidentRole::Commander => self.commander.as_deref(),
-            IncidentRole::CommsLead => self.comms_lead.as_deref(),
-            IncidentRole::Scribe => self.scribe.as_deref(),
-        }
-    }
-
-    fn holder_mut(&mut self, role: IncidentRole) -> &mut Option<String> {
-        match role {
-            IncidentRole::Commander => &mut self.commander,
-            IncidentRole::CommsLead => &mut self.comms_lead,
-            IncidentRole::Scribe => &mut self.scribe,
-        }
-    }
-
-    /// Whether `user` leads the incident or its communication.
-    pub fn may_publish(&self, user: &str) -> bool {
-        self.commander.as_deref() == Some(user) || self.comms_lead.as_deref() == Some(user)
-    }
-
-    /// `commander alice, comms_lead bob` (or `none`).
-    pub fn describe(&self) -> String {
-        let held: Vec<String> = IncidentRole::ALL
-            .into_iter()
-            .filter_map(|role| {
-                self.holder(role)
-                    .map(|who| format!("{} {who}", role.name()))
-            })
-            .collect();
-        if held.is_empty() {
-            "none".to_owned()
-        } else {
-            held.join(", ")
-        }
-    }
-}
 
 /// An incident's communication state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -185,16 +106,20 @@ impl Store {
 
     /// Applies role `changes` (in order; `None` clears a role) to the
     /// incident's roles under a row lock, so changes made at the same time
-    /// from the API and from Slack both hold. A change is recorded (with the
-    /// holders before it) on the timeline and the audit chain; changes that
-    /// leave every role as it was record nothing. Returns the roles after.
+    /// from the API and from Slack both hold, if `by` may make them
+    /// ([`Roles::change`], judged on the holders read under the lock: two
+    /// requests cannot both replace the same holder). A change is recorded
+    /// (with the holders before it) on the timeline and the audit chain;
+    /// changes that leave every role as it was record nothing. Returns the
+    /// roles after, or why `by` may not; a refusal changes nothing.
     pub async fn set_roles(
         &self,
         incident: IncidentId,
         changes: &[(IncidentRole, Option<String>)],
+        by: &Principal,
         actor: &str,
         now: Timestamp,
-    ) -> Result<Roles> {
+    ) -> Result<Result<Roles, RoleRefused>> {
         let mut tx = self.begin().await?;
         // The row exists before it is locked: on PostgreSQL two first
         // changes would otherwise both read "nobody" and the later win whole.
@@ -215,13 +140,19 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("no roles row for incident {incident}")))?;
         let before = roles_at(&r, 0)?;
-        let mut roles = before.clone();
-        for (role, holder) in changes {
-            *roles.holder_mut(*role) = holder.clone();
-        }
+        let roles = match before.change(changes, by) {
+            Ok(roles) => roles,
+            Err(refused) => {
+                // Committed rather than dropped, like a change that changes
+                // nothing: at most an empty roles row was written, and on
+                // SQLite a dropped transaction costs the writer its connection.
+                tx.commit().await?;
+                return Ok(Err(refused));
+            }
+        };
         if roles == before {
             tx.commit().await?;
-            return Ok(roles);
+            return Ok(Ok(roles));
         }
         tx.tx
             .execute(
@@ -254,6 +185,6 @@ impl Store {
         tx.add_timeline(incident, now, "roles_changed", actor, &message, &detail)
             .await?;
         tx.commit().await?;
-        Ok(roles)
+        Ok(Ok(roles))
     }
 }

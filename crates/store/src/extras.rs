@@ -186,11 +186,14 @@ impl Store {
         Ok(id)
     }
 
-    /// Removes an API-made override; false when there was none with that id.
+    /// Removes an API-made override that puts `user` on call: the caller
+    /// read it and was allowed to remove it, and the delete removes nothing
+    /// but what was judged. False when there is no such override.
     pub async fn remove_override(
         &self,
         schedule: &ScheduleId,
         id: i64,
+        user: &UserId,
         actor: &str,
         now: Timestamp,
     ) -> Result<bool> {
@@ -198,8 +201,8 @@ impl Store {
         let n = tx
             .tx
             .execute(
-                "DELETE FROM schedule_overrides WHERE id = $1 AND schedule_id = $2",
-                &[id.into(), schedule.as_str().into()],
+                "DELETE FROM schedule_overrides WHERE id = $1 AND schedule_id = $2 AND user_id = $3",
+                &[id.into(), schedule.as_str().into(), user.as_str().into()],
             )
             .await?;
         if n == 0 {

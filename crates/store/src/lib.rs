@@ -22,7 +22,7 @@ mod timeline;
 mod tokens;
 
 pub use audit::NewAudit;
-pub use comms::{Comms, IncidentRole, Roles};
+pub use comms::Comms;
 pub use config::Applied;
 pub use db::Dialect;
 pub use detectors::DetectorState;

@@ -1,7 +1,8 @@
 //! The store's contract, run against SQLite and PostgreSQL alike.
 
 use escalator_core::audit;
-use escalator_core::auth::Role;
+use escalator_core::auth::{Principal, Role};
+use escalator_core::comms::{IncidentRole, RoleRefused, Roles};
 use escalator_core::config::{
     Config, ContactKind, ContactMethod, EscalationPolicy, Level, Service, Stakeholder, Target, User,
 };
@@ -11,7 +12,7 @@ use escalator_core::engine::{self, Input, NewIncident, Status};
 use escalator_core::ids::{
     ContactMethodId, DedupKey, IncidentId, PolicyId, RoutingKey, ServiceId, UserId,
 };
-use escalator_store::{Comms, IncidentFilter, IncidentRole, Outcome, Roles, Store, testing};
+use escalator_store::{Comms, IncidentFilter, Outcome, Store, testing};
 use jiff::{SignedDuration, Timestamp};
 
 fn config() -> Config {
@@ -714,8 +715,17 @@ async fn stakeholder_messages_survive_an_acknowledgement_and_carry_their_templat
     assert!(informed.message.contains("bob"), "{}", informed.message);
 }
 
+/// A token with `role`, acting for `user` when given.
+fn principal(role: Role, user: Option<&str>) -> Principal {
+    Principal {
+        role,
+        user: user.map(|u| UserId::parse(u).unwrap()),
+    }
+}
+
 async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
     let catalog = Catalog::new(config(), 1);
+    let ops = principal(Role::Manager, None);
     let id = open(&store, &catalog, "k", t0()).await;
     assert_eq!(store.comms(id).await.unwrap(), Comms::default());
     let roles = Roles {
@@ -727,7 +737,11 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
         (IncidentRole::Commander, Some("alice".to_owned())),
         (IncidentRole::CommsLead, Some("bob".to_owned())),
     ];
-    let after = store.set_roles(id, &set, "token:ops", t0()).await.unwrap();
+    let after = store
+        .set_roles(id, &set, &ops, "token:ops", t0())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after, roles);
     let mut tx = store.begin().await.unwrap();
     tx.save_status_update(
@@ -753,14 +767,16 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
     };
     let scribe = [(IncidentRole::Scribe, Some("bob".to_owned()))];
     let after = store
-        .set_roles(id, &scribe, "token:ops", t0() + secs(9))
+        .set_roles(id, &scribe, &ops, "token:ops", t0() + secs(9))
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(after, later, "the other roles are kept");
     // Setting what is already set records nothing.
     store
-        .set_roles(id, &scribe, "token:ops", t0() + secs(10))
+        .set_roles(id, &scribe, &ops, "token:ops", t0() + secs(10))
         .await
+        .unwrap()
         .unwrap();
     let comms = store.comms(id).await.unwrap();
     assert_eq!(
@@ -795,12 +811,13 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
     let other = open(&store, &catalog, "k2", t0()).await;
     let commander = [(IncidentRole::Commander, Some("alice".to_owned()))];
     let scribe = [(IncidentRole::Scribe, Some("bob".to_owned()))];
+    let alice = principal(Role::Responder, Some("alice"));
     let (a, b) = tokio::join!(
-        store.set_roles(other, &commander, "user:alice (slack)", t0()),
-        store.set_roles(other, &scribe, "token:ops", t0()),
+        store.set_roles(other, &commander, &alice, "user:alice (slack)", t0()),
+        store.set_roles(other, &scribe, &ops, "token:ops", t0()),
     );
-    a.unwrap();
-    b.unwrap();
+    a.unwrap().unwrap();
+    b.unwrap().unwrap();
     let roles = store.comms(other).await.unwrap().roles;
     assert_eq!(
         (
@@ -809,6 +826,40 @@ async fn roles_and_status_updates_are_kept_per_incident(store: Store) {
         ),
         (Some("alice"), Some("bob"))
     );
+}
+
+async fn a_held_role_is_judged_on_its_holder_under_the_lock(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let id = open(&store, &catalog, "k", t0()).await;
+    let (alice, bob) = (
+        principal(Role::Responder, Some("alice")),
+        principal(Role::Responder, Some("bob")),
+    );
+    // Both take the free command at once: one gets it, the other is refused
+    // rather than silently replacing the first.
+    let take = |who: &str| [(IncidentRole::Commander, Some(who.to_owned()))];
+    let (alice_takes, bob_takes) = (take("alice"), take("bob"));
+    let (a, b) = tokio::join!(
+        store.set_roles(id, &alice_takes, &alice, "user:alice (slack)", t0()),
+        store.set_roles(id, &bob_takes, &bob, "token:bob", t0()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_ok() != b.is_ok(), "exactly one: {a:?} {b:?}");
+    let holder = store.comms(id).await.unwrap().roles.commander.unwrap();
+    let refused = if a.is_ok() { b } else { a };
+    assert!(
+        matches!(&refused, Err(RoleRefused::Held { role: "commander", holder: h, .. }) if *h == holder),
+        "{refused:?}"
+    );
+    // A refusal records nothing.
+    let changes = store
+        .timeline(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "roles_changed")
+        .count();
+    assert_eq!(changes, 1);
 }
 
 async fn a_token_may_act_for_a_user(store: Store) {
@@ -867,6 +918,7 @@ suite!(
     alert_groups_find_their_incident_and_count_firing_alerts,
     stakeholder_messages_survive_an_acknowledgement_and_carry_their_template,
     roles_and_status_updates_are_kept_per_incident,
+    a_held_role_is_judged_on_its_holder_under_the_lock,
     a_token_may_act_for_a_user,
 );
 
@@ -971,16 +1023,28 @@ mod extras {
                 .overrides
                 .is_empty()
         );
+        let (alice, bob) = (UserId::parse("alice").unwrap(), o.user.clone());
         assert!(
             !store
-                .remove_override(&sid, id + 100, "test", t0())
+                .remove_override(&sid, id + 100, &bob, "test", t0())
                 .await
                 .unwrap()
         );
-        assert!(store.remove_override(&sid, id, "test", t0()).await.unwrap());
+        assert!(
+            !store
+                .remove_override(&sid, id, &alice, "test", t0())
+                .await
+                .unwrap(),
+            "only the override of the user it was judged for"
+        );
+        assert!(
+            store
+                .remove_override(&sid, id, &bob, "test", t0())
+                .await
+                .unwrap()
+        );
         assert!(store.overrides(&sid).await.unwrap().is_empty());
 
-        let alice = UserId::parse("alice").unwrap();
         store
             .set_availability(&alice, true, None, Some("holiday"), "test", t0())
             .await

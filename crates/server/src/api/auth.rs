@@ -6,7 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use base64::Engine;
-use escalator_core::auth::Role;
+use escalator_core::auth::{Principal, Role};
+use escalator_core::ids::UserId;
 use escalator_store::TokenInfo;
 use sha2::{Digest, Sha256};
 
@@ -56,6 +57,32 @@ impl Caller {
             ))
         }
     }
+    /// The token as a principal: its role and the user it acts for.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            role: self.token.role,
+            // A binding that is no user id binds to nobody: less power, not more.
+            user: self
+                .token
+                .user
+                .as_deref()
+                .and_then(|u| UserId::parse(u).ok()),
+        }
+    }
+
+    /// 403 unless the caller may change what belongs to `user` (their own,
+    /// or anyone's with the manager role); `field` is where the request names `user`.
+    pub fn require_for(&self, user: &UserId, field: &str) -> Result<(), ApiError> {
+        self.principal().may_act_for(user).map_err(|refusal| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("token {:?}: {refusal}", self.token.name),
+            )
+            .field(field)
+        })
+    }
+
     /// How the caller appears in the audit trail: the token and the path
     /// the action came by, e.g. `token:ops-bot (api)`.
     pub fn actor(&self) -> String {

@@ -7,6 +7,12 @@
 //! commander or communications lead. A token bound to nobody cannot prove it
 //! is either, so it needs the `manager` role, and the token's name is what
 //! the timeline and the audit trail record as the author.
+//!
+//! Who may change a role is `core::comms` (`Roles::change`), decided in the
+//! store's transaction on the holders read under its lock: a free role may be
+//! filled by any responder; a held one only by its holder, the commander (for
+//! the other roles) or a manager — so nobody makes themselves commander over
+//! another to gain the right to publish.
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json};
@@ -16,11 +22,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use escalator_core::auth::Role;
+use escalator_core::comms::IncidentRole;
 use escalator_core::directory::Catalog;
 use escalator_core::duration::Duration;
 use escalator_core::engine::Input;
 use escalator_core::ids::{IncidentId, UserId};
-use escalator_store::IncidentRole;
 use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -39,11 +45,13 @@ pub struct RolesRequest {
 
 /// Set incident roles: `{"commander": "alice", "comms_lead": "bob", "scribe": null}`.
 /// A role left out keeps its holder; `null` or `""` clears it. Holders must
-/// be users of the configuration in force.
+/// be users of the configuration in force. A free role may be given by any
+/// responder; a held one only by its holder (the token's user), the
+/// commander (for the comms lead and the scribe) or a manager (403 otherwise).
 #[utoipa::path(put, path = "/incidents/{id}/roles", tag = "incidents", params(("id" = i64, Path)),
     request_body = RolesRequest,
     responses((status = 200, body = IncidentView), (status = 400, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody)),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_roles(
     State(app): State<AppState>,
@@ -91,8 +99,14 @@ pub async fn set_roles(
     }
     let roles = app
         .store
-        .set_roles(IncidentId(id), &set, &caller.actor(), Timestamp::now())
-        .await?;
+        .set_roles(
+            IncidentId(id),
+            &set,
+            &caller.principal(),
+            &caller.actor(),
+            Timestamp::now(),
+        )
+        .await??;
     let mut view = IncidentView::new(&row.incident, row.details, &app.public_url);
     view.roles = Some(roles);
     Ok(Json(view))

@@ -84,6 +84,28 @@ impl From<escalator_store::StoreError> for ApiError {
     }
 }
 
+/// A time past the API's horizon: well-formed, but not accepted.
+impl From<escalator_core::extras::OutOfRange> for ApiError {
+    fn from(e: escalator_core::extras::OutOfRange) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+            e.to_string(),
+        )
+        .field(e.field())
+    }
+}
+
+/// A role change the caller may not make; the field is the role.
+impl From<escalator_core::comms::RoleRefused> for ApiError {
+    fn from(e: escalator_core::comms::RoleRefused) -> Self {
+        let role = e.role();
+        let mut err = ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string());
+        err.field = role.map(str::to_owned);
+        err
+    }
+}
+
 impl From<RunError> for ApiError {
     fn from(e: RunError) -> Self {
         match e {

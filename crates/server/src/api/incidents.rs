@@ -48,7 +48,7 @@ pub struct IncidentView {
     /// Incident roles: commander, comms_lead, scribe (user ids or null).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub roles: Option<escalator_store::Roles>,
+    pub roles: Option<escalator_core::comms::Roles>,
 }
 
 impl IncidentView {

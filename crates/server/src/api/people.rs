@@ -1,6 +1,8 @@
 //! A user's availability (`away` windows set through the API) and their
 //! personal calendar feed, reachable by calendar apps through a revocable
-//! secret URL since those apps cannot send bearer tokens.
+//! secret URL since those apps cannot send bearer tokens. Both are changed by
+//! the user themselves (a token bound to them) or by a manager
+//! (`Principal::may_act_for`), never by one responder for another.
 
 use super::auth::{Caller, hash_token};
 use super::error::{ApiError, parse_json};
@@ -13,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine;
 use escalator_core::auth::Role;
+use escalator_core::extras;
 use escalator_core::ids::UserId;
 use escalator_core::schedule::ical;
 use jiff::Timestamp;
@@ -34,7 +37,8 @@ fn known_user(app: &AppState, id: &str) -> Result<UserId, ApiError> {
 pub struct SetAvailability {
     /// false: away from now (skipped by every target) until `until` or until set available.
     pub available: bool,
-    /// RFC 3339; only with `available: false`.
+    /// RFC 3339; only with `available: false`; at most 90 days from now.
+    /// Left out: until further notice, which needs the manager role.
     pub until: Option<String>,
     pub reason: Option<String>,
 }
@@ -69,10 +73,14 @@ pub async fn availability(
     })))
 }
 
-/// Mark a user away (optionally until a time) or available again.
+/// Mark a user away (until a time at most 90 days ahead, or — managers only —
+/// until further notice) or available again. A responder's token may do so
+/// only for the user it is bound to; anyone else's needs the manager role.
 #[utoipa::path(put, path = "/users/{id}/availability", tag = "configuration", params(("id" = String, Path)),
     request_body = SetAvailability,
-    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 422, description = "`until` too far ahead, or left out by a responder", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_availability(
     State(app): State<AppState>,
@@ -82,6 +90,7 @@ pub async fn set_availability(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Responder)?;
     let user = known_user(&app, &id)?;
+    caller.require_for(&user, "user")?;
     let req: SetAvailability = parse_json(&body)?;
     let now = Timestamp::now();
     let until = match (&req.until, req.available) {
@@ -96,6 +105,9 @@ pub async fn set_availability(
     };
     if until.is_some_and(|u| u <= now) {
         return Err(ApiError::bad_field("until", "until must be in the future"));
+    }
+    if !req.available {
+        extras::check_away(until, caller.token.role.allows(Role::Manager), now)?;
     }
     if req.reason.as_ref().is_some_and(|r| r.len() > 1024) {
         return Err(ApiError::bad_field(
@@ -117,9 +129,11 @@ pub async fn set_availability(
     availability(State(app), caller, Path(id)).await
 }
 
-/// Create (or replace, revoking the old one) a user's secret calendar feed URL.
+/// Create (or replace, revoking the old one) a user's secret calendar feed
+/// URL: one's own (a token bound to the user), or anyone's as a manager.
 #[utoipa::path(post, path = "/users/{id}/calendar_feed", tag = "schedules", params(("id" = String, Path)),
-    responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = Object), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_feed(
     State(app): State<AppState>,
     caller: Caller,
@@ -127,6 +141,7 @@ pub async fn create_feed(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Responder)?;
     let user = known_user(&app, &id)?;
+    caller.require_for(&user, "user")?;
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -142,9 +157,10 @@ pub async fn create_feed(
     Ok((StatusCode::CREATED, Json(json!({"user": user, "url": url}))))
 }
 
-/// Revoke a user's calendar feed URL.
+/// Revoke a user's calendar feed URL: one's own, or anyone's as a manager.
 #[utoipa::path(delete, path = "/users/{id}/calendar_feed", tag = "schedules", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke_feed(
     State(app): State<AppState>,
     caller: Caller,
@@ -152,6 +168,7 @@ pub async fn revoke_feed(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Responder)?;
     let user = known_user(&app, &id)?;
+    caller.require_for(&user, "user")?;
     match app
         .store
         .revoke_calendar_feed(&user, &caller.actor(), Timestamp::now())

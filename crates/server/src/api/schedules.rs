@@ -1,6 +1,8 @@
 //! `/api/v1/schedules` and `/api/v1/oncall`: who is on call, the final shifts
 //! and the gaps of each schedule, its iCalendar feed, and overrides made
-//! through the API (kept beside the configuration, audited).
+//! through the API (kept beside the configuration, audited). A responder's
+//! override puts only themselves on call (taking a shift), and only a
+//! manager's puts anyone else; both within `core::extras`' horizon.
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json};
@@ -12,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use escalator_core::auth::Role;
 use escalator_core::config::Override;
+use escalator_core::extras;
 use escalator_core::ids::{ScheduleId, UserId};
 use escalator_core::schedule::{CompiledSchedule, OnCall, Shift};
 use jiff::{SignedDuration, Timestamp};
@@ -251,13 +254,13 @@ pub async fn overrides(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOverride {
-    /// Who is on call instead.
+    /// Who is on call instead: the token's own user, unless it has the manager role.
     pub user: String,
     /// Only instead of this user; absent: instead of whoever is on call.
     pub replaces: Option<String>,
     /// RFC 3339.
     pub from: String,
-    /// RFC 3339, later than `from`.
+    /// RFC 3339, later than `from`, at most 90 days from now and 31 days after `from`.
     pub to: String,
 }
 
@@ -266,10 +269,13 @@ pub struct Created {
     pub id: i64,
 }
 
-/// Add an override to a schedule.
+/// Add an override to a schedule. A responder takes a shift (puts their own
+/// user on call); putting anyone else on call needs the manager role.
 #[utoipa::path(post, path = "/schedules/{id}/overrides", tag = "schedules", params(("id" = String, Path)),
     request_body = NewOverride,
-    responses((status = 201, body = Created), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 201, body = Created), (status = 400, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 422, description = "`to` too far ahead, or the override too long", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn add_override(
     State(app): State<AppState>,
@@ -293,16 +299,19 @@ pub async fn add_override(
         Ok(user)
     };
     let user = known_user("user", &req.user)?;
+    caller.require_for(&user, "user")?;
     let replaces = req
         .replaces
         .as_deref()
         .map(|r| known_user("replaces", r))
         .transpose()?;
-    let from = parse_instant(Some(&req.from), "from", Timestamp::now())?;
-    let to = parse_instant(Some(&req.to), "to", Timestamp::now())?;
+    let now = Timestamp::now();
+    let from = parse_instant(Some(&req.from), "from", now)?;
+    let to = parse_instant(Some(&req.to), "to", now)?;
     if to <= from {
         return Err(ApiError::bad_field("to", "to must be later than from"));
     }
+    extras::check_override(from, to, now)?;
     let o = Override {
         user,
         replaces,
@@ -311,16 +320,18 @@ pub async fn add_override(
     };
     let new_id = app
         .store
-        .add_override(&sid, &o, &caller.actor(), Timestamp::now())
+        .add_override(&sid, &o, &caller.actor(), now)
         .await?;
     app.refresh_catalog().await?;
     Ok((StatusCode::CREATED, Json(Created { id: new_id })))
 }
 
-/// Remove an override made through the API.
+/// Remove an override made through the API: one that puts the token's own
+/// user on call, or any as a manager.
 #[utoipa::path(delete, path = "/schedules/{id}/overrides/{override_id}", tag = "schedules",
     params(("id" = String, Path), ("override_id" = i64, Path)),
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn remove_override(
     State(app): State<AppState>,
     caller: Caller,
@@ -328,14 +339,22 @@ pub async fn remove_override(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Responder)?;
     let sid = schedule_id(&id)?;
+    let not_found = || ApiError::not_found(format!("override {oid} not found on schedule {id:?}"));
+    let user = app
+        .store
+        .overrides(&sid)
+        .await?
+        .into_iter()
+        .find(|o| o.id == oid)
+        .map(|o| o.window.user)
+        .ok_or_else(not_found)?;
+    caller.require_for(&user, "user")?;
     if !app
         .store
-        .remove_override(&sid, oid, &caller.actor(), Timestamp::now())
+        .remove_override(&sid, oid, &user, &caller.actor(), Timestamp::now())
         .await?
     {
-        return Err(ApiError::not_found(format!(
-            "override {oid} not found on schedule {id:?}"
-        )));
+        return Err(not_found());
     }
     app.refresh_catalog().await?;
     Ok(StatusCode::NO_CONTENT)

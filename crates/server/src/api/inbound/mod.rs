@@ -13,11 +13,12 @@ pub mod twilio;
 use super::error::ApiError;
 use crate::AppState;
 use crate::runner::{Done, RunError, Work};
+use escalator_core::auth::{Principal, Role};
+use escalator_core::comms::IncidentRole;
 use escalator_core::config::{Channels, ContactKind, Secret};
 use escalator_core::directory::Catalog;
 use escalator_core::engine::Input;
 use escalator_core::ids::{IncidentId, UserId};
-use escalator_store::IncidentRole;
 
 /// What a responder can do from a chat button, a text or a phone keypad.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,7 +161,9 @@ fn missing(incident: i64) -> String {
 }
 
 /// Gives `role` to `holder` (or to nobody), as `user` through `channel`, and
-/// says what became of it.
+/// says what became of it. The person behind a chat account has a
+/// responder's authority over roles: a held role is theirs to give only if
+/// they hold it or command the incident (`Roles::change`).
 async fn assign(
     app: &AppState,
     incident: i64,
@@ -173,15 +176,26 @@ async fn assign(
         return Ok(Answer::refused(missing(incident)));
     };
     let holder = holder.map(UserId::to_string);
-    let roles = app
+    let by = Principal {
+        role: Role::Responder,
+        user: Some(user.clone()),
+    };
+    let roles = match app
         .store
         .set_roles(
             IncidentId(incident),
             &[(role, holder.clone())],
+            &by,
             &actor(user, channel),
             jiff::Timestamp::now(),
         )
-        .await?;
+        .await?
+    {
+        Ok(roles) => roles,
+        Err(refused) => {
+            return Ok(Answer::refused(format!("Incident #{incident}: {refused}.")));
+        }
+    };
     let title = &row.incident.title;
     let role = role.name();
     Ok(Answer::done(match holder {
