@@ -1,5 +1,6 @@
 //! Escalator's domain: identifiers, durations, the configuration model, target
-//! resolution, the Events API v2 event shape, incident roles, the limits of
+//! resolution, the Events API v2 event shape, the rules for text and JSON
+//! from outside, incident roles, the limits of
 //! what the API may set beside the configuration, the audit chain and the
 //! pure escalation engine.
 //!
@@ -17,8 +18,10 @@ pub mod engine;
 pub mod events_v2;
 pub mod extras;
 pub mod ids;
+pub mod json;
 pub mod rules;
 pub mod schedule;
 pub mod templates;
+pub mod text;
 
 pub use jiff::Timestamp;

@@ -3,6 +3,7 @@
 //! `fingerprint` (never by summary, which would merge distinct alerts);
 //! `status: resolved` resolves. Unknown fields are ignored.
 
+use super::body::read_json;
 use super::error::ApiError;
 use super::events_v2::throttled;
 use crate::AppState;
@@ -13,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use escalator_core::config::{IntegrationKind, Service};
-use escalator_core::events_v2::{EventAction, MAX_BODY_BYTES};
+use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, RoutingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -74,20 +75,6 @@ pub(crate) async fn service_for(
             "unknown integration key",
         )),
     }
-}
-
-pub(crate) async fn read_json(body: Body) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("request body exceeds {} KB", MAX_BODY_BYTES / 1024),
-            )
-        })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_field("body", format!("body is not valid JSON: {e}")))
 }
 
 /// Alertmanager's severity label in PagerDuty's four levels; unknown ones count as `error`.
@@ -216,13 +203,10 @@ async fn receive_inner(
             .find_map(Result::err)
             .map(|e| e.to_string())
             .unwrap_or_default();
-        tracing::error!(failed, total, "alertmanager alerts not saved: {first}");
         // Alertmanager retries the whole notification; saved alerts dedup by fingerprint.
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{failed} of {total} alerts not saved: {first}"),
-        ));
+        return Err(ApiError::unavailable(format_args!(
+            "{failed} of {total} alertmanager alerts not saved: {first}"
+        )));
     }
     Ok((
         StatusCode::OK,
