@@ -63,6 +63,12 @@ async fn slack_refusing() -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
+    for db in databases().await {
+        a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once_on(&db).await;
+    }
+}
+
+async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once_on(db: &str) {
     let (slack_url, slack_got) = slack_refusing().await;
     let receiver = Receiver::start().await;
     let hook = format!(
@@ -77,12 +83,8 @@ async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
             "{contact_method: hook, after: 10m}",
         ],
     );
-    let server = Server::start_with_env(
-        &escalator_store::testing::sqlite_url(),
-        &config,
-        &[],
-        &[("TEST_SLACK_TOKEN", "xoxb-test-token")],
-    );
+    let server =
+        Server::start_with_env(db, &config, &[], &[("TEST_SLACK_TOKEN", "xoxb-test-token")]);
     let viewer = token(&server.db, "viewer");
     server.trigger("disk-full", "Disk full on db-1").await;
     let (_, list) = server.get("/api/v1/incidents", &viewer).await;
@@ -116,18 +118,19 @@ async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited() {
+    for db in databases().await {
+        a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited_on(&db).await;
+    }
+}
+
+async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited_on(db: &str) {
     let (twilio_url, messages) = twilio_accepting().await;
     let config = config(
         &twilio(&twilio_url, "2s"),
         &["{id: phone, type: sms, number: \"+4915112345678\"}"],
         &[],
     );
-    let server = Server::start_with_env(
-        &escalator_store::testing::sqlite_url(),
-        &config,
-        &[],
-        &[("TEST_TWILIO_TOKEN", "twilio-token")],
-    );
+    let server = Server::start_with_env(db, &config, &[], &[("TEST_TWILIO_TOKEN", "twilio-token")]);
     let viewer = token(&server.db, "viewer");
     server.trigger("first", "Disk full on db-1").await;
     eventually(Duration::from_secs(10), "the first SMS", || async {
@@ -177,6 +180,12 @@ async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
+    for db in databases().await {
+        twilio_delivery_reports_mark_pages_delivered_or_fall_back_on(&db).await;
+    }
+}
+
+async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back_on(db: &str) {
     let (twilio_url, messages) = twilio_accepting().await;
     let receiver = Receiver::start().await;
     let hook = format!(
@@ -191,12 +200,7 @@ async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
             "{contact_method: hook, after: 30m}",
         ],
     );
-    let server = Server::start_with_env(
-        &escalator_store::testing::sqlite_url(),
-        &config,
-        &[],
-        &[("TEST_TWILIO_TOKEN", "twilio-token")],
-    );
+    let server = Server::start_with_env(db, &config, &[], &[("TEST_TWILIO_TOKEN", "twilio-token")]);
     let viewer = token(&server.db, "viewer");
     let report = |callback: String, status: &'static str| {
         let http = server.http.clone();
