@@ -105,3 +105,64 @@ async fn a_threshold_held_long_enough_raises_then_resolves_through_the_rules_pat
         .await;
     assert_eq!(status, 403);
 }
+
+/// Two nodes on one PostgreSQL database are fed one detector's samples at
+/// once: its state is decided under a row lock, so every sample is counted
+/// once and the series fires exactly once, whichever node took which sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_fed_one_detector_at_once_agree() {
+    let db = escalator_store::testing::postgres_url().await;
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"users:
+  - id: alice
+    contact_methods: [{{id: hook, type: webhook, url: "{url}"}}]
+escalation_policies:
+  - id: p
+    levels: [{{targets: [{{user: alice}}], escalate_after: 1h}}]
+services:
+  - id: payments-api
+    escalation_policy: p
+    integrations: [{{type: events_v2, key: "{KEY}"}}]
+detectors:
+  - id: errors
+    service: payments-api
+    metric: errors
+    method: threshold
+    above: 10
+    for: 0s
+    severity: critical
+    resolve_after: 1h
+"#,
+        url = receiver.url("/alice")
+    );
+    let nodes = std::sync::Arc::new([Server::start(&db, &config), Server::start(&db, &config)]);
+    let token = token(&db, "responder");
+    const N: usize = 80;
+    let t0: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
+    let mut posts = Vec::new();
+    for i in 0..N {
+        let (nodes, token) = (nodes.clone(), token.clone());
+        posts.push(tokio::spawn(async move {
+            let body = json!({"samples": [{
+                "service": "payments-api", "metric": "errors", "value": 50.0,
+                "timestamp": (t0 + jiff::SignedDuration::from_secs(i as i64)).to_string(),
+            }]});
+            let (status, answer) = nodes[i % 2].post("/api/v1/metrics", &token, body).await;
+            assert_eq!(status, 200, "{answer}");
+            answer["events"].as_array().unwrap().len()
+        }));
+    }
+    let mut raised = 0;
+    for p in posts {
+        raised += p.await.unwrap();
+    }
+    assert_eq!(raised, 1, "the series fired once across both nodes");
+    let store = escalator_store::Store::open(&db).await.unwrap();
+    let state = store.detector_state("errors").await.unwrap().unwrap();
+    assert_eq!(state.state["samples"], N as u64, "{:?}", state.state);
+    assert!(state.firing);
+    let viewer = token_for(&db, "v", "viewer", None);
+    let (_, list) = nodes[0].get("/api/v1/incidents", &viewer).await;
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1, "{list}");
+}

@@ -87,16 +87,17 @@ pub fn decide(
     )
 }
 
-/// Hands the event to the engine; returns once it is durable, with its dedup key.
-pub async fn ingest(
-    app: &AppState,
+/// The engine work for an event: cleaned, its dedup key (generated for a
+/// trigger without one), the rules' decision and its alert group.
+pub fn work_for(
+    catalog: &Catalog,
     service: &Service,
     via: &str,
     event: Normalized,
-) -> Result<(DedupKey, Done), RunError> {
+) -> (DedupKey, Work) {
     let event = event.cleaned();
     let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
-    let decision = decide(&app.catalog(), service, &event, &dedup_key);
+    let decision = decide(catalog, service, &event, &dedup_key);
     let group = service.grouping.as_ref().map(|g| g.key(&event.details));
     let work = Work::Event {
         service: service.id.clone(),
@@ -108,8 +109,43 @@ pub async fn ingest(
         decision,
         group,
     };
+    (dedup_key, work)
+}
+
+/// Hands the event to the engine; returns once it is durable, with its dedup key.
+pub async fn ingest(
+    app: &AppState,
+    service: &Service,
+    via: &str,
+    event: Normalized,
+) -> Result<(DedupKey, Done), RunError> {
+    let (dedup_key, work) = work_for(&app.catalog(), service, via, event);
     let done = app.runner.submit(work).await?;
     Ok((dedup_key, done))
+}
+
+/// The event a detector raises when it fires or resolves: `detector:<id>`
+/// as its dedup key, so a repeat lands on the same incident.
+pub fn detector_event(
+    spec: &escalator_core::config::DetectorSpec,
+    change: &escalator_core::anomaly::Change,
+) -> Normalized {
+    use escalator_core::anomaly::Change;
+    let (action, at, value, score) = match *change {
+        Change::Trigger { at, value, score } => (EventAction::Trigger, at, value, score),
+        Change::Resolve { at, value, score } => (EventAction::Resolve, at, value, score),
+    };
+    Normalized {
+        action,
+        dedup_key: DedupKey::parse(&format!("detector:{}", spec.id)).ok(),
+        summary: format!("{} on {} is abnormal ({value})", spec.metric, spec.service),
+        details: serde_json::json!({
+            "source": format!("detector:{}", spec.id),
+            "severity": spec.severity,
+            "timestamp": at.to_string(),
+            "custom_details": {"metric": spec.metric, "value": value, "score": score, "detector": spec.id},
+        }),
+    }
 }
 
 #[cfg(test)]

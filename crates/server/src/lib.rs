@@ -144,7 +144,6 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         catalog: catalog.clone(),
         runner: runner::RunnerHandle::new(runner_tx),
         links: links::LinkSigner::new(link_key.into_bytes()),
-        detector_lock: Arc::default(),
         rate_limiter: Arc::new(ratelimit::RateLimiter::new(
             opts.events_rate_limit,
             opts.events_rate_limit.saturating_mul(2),

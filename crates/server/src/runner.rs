@@ -5,15 +5,16 @@
 //! escalation is due — no polling interval.
 
 use crate::state::{SharedCatalog, refresh, reload_if_changed};
-use escalator_core::config::EscalationPolicy;
+use escalator_core::anomaly::{Change, Detector, Watch};
 use escalator_core::config::Urgency;
+use escalator_core::config::{DetectorSpec, EscalationPolicy};
 use escalator_core::directory::Catalog;
 use escalator_core::engine::Notification;
 use escalator_core::engine::{self, EngineError, Incident, Input, NewIncident};
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{ContactMethodId, DedupKey, IncidentId, PolicyId, ServiceId, UserId};
 use escalator_core::rules::Decision;
-use escalator_store::{OutboxItem, Outcome, Store, StoreError, StoreTx};
+use escalator_store::{DetectorState, OutboxItem, Outcome, Store, StoreError, StoreTx};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -77,6 +78,14 @@ pub enum Work {
     /// incident (`None` when the incident is gone): a send that failed for
     /// good falls back to the user's next contact method for that urgency.
     Settle(Vec<(OutboxItem, Outcome, Option<Urgency>)>),
+    /// Samples for one detector, in time order: its state is read under a
+    /// row lock, the samples decide whether it fires or resolves
+    /// (`core::anomaly::Watch`), and the state and the events it raises are
+    /// saved together.
+    Observe {
+        detector: String,
+        samples: Vec<(Timestamp, f64)>,
+    },
 }
 
 /// What the work did.
@@ -90,6 +99,11 @@ pub enum Done {
     Claimed(Vec<OutboxItem>),
     /// The outcomes are saved.
     Settled,
+    /// The samples were scored; the events the detector raised, in order.
+    Observed {
+        scored: usize,
+        events: Vec<serde_json::Value>,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -251,7 +265,7 @@ impl Runner {
         // New pages may be due: from events and actions, and from fallbacks
         // after a failed send (which a delivery report may bring at any time).
         let paging = |w: &&Work| match w {
-            Work::Event { .. } | Work::Act { .. } => true,
+            Work::Event { .. } | Work::Act { .. } | Work::Observe { .. } => true,
             Work::Settle(outcomes) => outcomes
                 .iter()
                 .any(|(_, o, _)| matches!(o, Outcome::Failed { .. })),
@@ -272,56 +286,8 @@ impl Runner {
     ) -> Result<Vec<Result<Done, RunError>>, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.store.begin().await?;
-        // One query finds the open incident of every event in the batch, and one
-        // allocates ids for those that will open one: no statement per event.
-        let keys: HashSet<(ServiceId, DedupKey)> = works
-            .iter()
-            .filter_map(|w| match w {
-                Work::Event {
-                    service, dedup_key, ..
-                } => Some((service.clone(), dedup_key.clone())),
-                _ => None,
-            })
-            .collect();
-        let keys: Vec<_> = keys.into_iter().collect();
         let mut batch = Batch::default();
-        for row in tx.find_open_incidents(&keys).await? {
-            batch.track(&row.incident);
-        }
-        // Alerts of grouped services may be firing in another alert's incident.
-        let grouped: Vec<(ServiceId, DedupKey)> = works
-            .iter()
-            .filter_map(|w| match w {
-                Work::Event {
-                    service,
-                    dedup_key,
-                    group: Some(_),
-                    ..
-                } if batch.lookup(service, dedup_key).is_none() => {
-                    Some((service.clone(), dedup_key.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        if !grouped.is_empty() {
-            for (key, row) in tx.find_open_by_alert(&grouped).await? {
-                batch.track(&row.incident);
-                batch.bind(&row.incident.service, &key, row.incident.id);
-            }
-        }
-        let opening: HashSet<(&ServiceId, &DedupKey)> = works
-            .iter()
-            .filter_map(|w| match w {
-                Work::Event {
-                    service,
-                    dedup_key,
-                    action: EventAction::Trigger,
-                    ..
-                } if batch.lookup(service, dedup_key).is_none() => Some((service, dedup_key)),
-                _ => None,
-            })
-            .collect();
-        batch.ids = tx.allocate_incident_ids(opening.len()).await?.into_iter();
+        prefetch(&mut tx, &mut batch, works).await?;
         let mut results = Vec::with_capacity(works.len());
         for work in works {
             results.push(apply(&mut tx, work, catalog, now, &mut batch).await?);
@@ -504,6 +470,161 @@ impl Batch {
     }
 }
 
+/// Finds, in as few queries as it can, the open incident of every event in
+/// `works`, and allocates ids for those that will open one (added to what the
+/// batch already holds).
+async fn prefetch(tx: &mut StoreTx, batch: &mut Batch, works: &[&Work]) -> Result<(), StoreError> {
+    // One query finds the open incident of every event in the batch, and one
+    // allocates ids for those that will open one: no statement per event.
+    let keys: HashSet<(ServiceId, DedupKey)> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Event {
+                service, dedup_key, ..
+            } => Some((service.clone(), dedup_key.clone())),
+            _ => None,
+        })
+        .collect();
+    let keys: Vec<_> = keys.into_iter().collect();
+    for row in tx.find_open_incidents(&keys).await? {
+        batch.track(&row.incident);
+    }
+    // Alerts of grouped services may be firing in another alert's incident.
+    let grouped: Vec<(ServiceId, DedupKey)> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Event {
+                service,
+                dedup_key,
+                group: Some(_),
+                ..
+            } if batch.lookup(service, dedup_key).is_none() => {
+                Some((service.clone(), dedup_key.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !grouped.is_empty() {
+        for (key, row) in tx.find_open_by_alert(&grouped).await? {
+            batch.track(&row.incident);
+            batch.bind(&row.incident.service, &key, row.incident.id);
+        }
+    }
+    let opening: HashSet<(&ServiceId, &DedupKey)> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Event {
+                service,
+                dedup_key,
+                action: EventAction::Trigger,
+                ..
+            } if batch.lookup(service, dedup_key).is_none() => Some((service, dedup_key)),
+            _ => None,
+        })
+        .collect();
+    let fresh = tx.allocate_incident_ids(opening.len()).await?;
+    let rest: Vec<IncidentId> = batch.ids.by_ref().collect();
+    batch.ids = fresh
+        .into_iter()
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .into_iter();
+    Ok(())
+}
+
+/// Feeds a detector its samples under a row lock on its state, and applies
+/// the events it decides in the same transaction: two nodes fed at once take
+/// turns, and a crash can neither lose a trigger nor save a state without it.
+async fn observe(
+    tx: &mut StoreTx,
+    detector: &str,
+    samples: &[(Timestamp, f64)],
+    catalog: &Catalog,
+    now: Timestamp,
+    batch: &mut Batch,
+) -> Result<Result<Done, RunError>, StoreError> {
+    let Some(spec) = catalog.config().detectors.iter().find(|d| d.id == detector) else {
+        return Ok(Err(RunError::Config(format!(
+            "detector {detector} is not configured"
+        ))));
+    };
+    let Some(service) = catalog.service(&spec.service) else {
+        return Ok(Err(RunError::Config(format!(
+            "service {} is not configured",
+            spec.service
+        ))));
+    };
+    let saved = tx.lock_detector_state(detector, now).await?;
+    let mut watch = restore_watch(spec, saved);
+    let resolve_after = spec.resolve_after.to_span();
+    let changes: Vec<Change> = samples
+        .iter()
+        .filter_map(|(at, value)| watch.observe(*at, *value, resolve_after).1)
+        .collect();
+    let state = serde_json::to_value(&watch)
+        .map_err(|e| StoreError::Corrupt(format!("detector {detector} state: {e}")))?;
+    tx.save_detector_state(
+        detector,
+        &DetectorState {
+            state,
+            firing: watch.firing,
+            normal_since: watch.normal_since,
+        },
+        now,
+    )
+    .await?;
+    let mut events = Vec::with_capacity(changes.len());
+    for change in &changes {
+        let (_, work) = crate::ingest::work_for(
+            catalog,
+            service,
+            "detector",
+            crate::ingest::detector_event(spec, change),
+        );
+        prefetch(tx, batch, &[&work]).await?;
+        if let Err(e) = Box::pin(apply(tx, &work, catalog, now, batch)).await? {
+            return Ok(Err(e));
+        }
+        events.push(match change {
+            Change::Trigger { at, score, .. } => {
+                serde_json::json!({"detector": detector, "action": "trigger", "at": at.to_string(), "score": score})
+            }
+            Change::Resolve { at, .. } => {
+                serde_json::json!({"detector": detector, "action": "resolve", "at": at.to_string()})
+            }
+        });
+    }
+    Ok(Ok(Done::Observed {
+        scored: samples.len(),
+        events,
+    }))
+}
+
+/// The watch as saved: new for a first sample; a state saved before the
+/// watch kept its own flags (the model alone, with the flags in their
+/// columns) is read as such. A state that is neither is started afresh,
+/// loudly: it can only have been altered by hand.
+fn restore_watch(spec: &DetectorSpec, saved: DetectorState) -> Watch {
+    if saved.state.is_null() {
+        return Watch::new(&spec.method);
+    }
+    if let Ok(watch) = serde_json::from_value::<Watch>(saved.state.clone()) {
+        return watch;
+    }
+    match serde_json::from_value::<Detector>(saved.state) {
+        Ok(model) => Watch {
+            model,
+            firing: saved.firing,
+            normal_since: saved.normal_since,
+            samples: 0,
+        },
+        Err(e) => {
+            tracing::error!(detector = %spec.id, "detector state unreadable ({e}); starting it afresh");
+            Watch::new(&spec.method)
+        }
+    }
+}
+
 /// Runs one job inside the batch's transaction. The outer error aborts the
 /// transaction; the inner one is the job's own answer.
 async fn apply(
@@ -669,6 +790,9 @@ async fn apply(
                 }
                 Err(e) => Ok(Err(e.into())),
             }
+        }
+        Work::Observe { detector, samples } => {
+            observe(tx, detector, samples, catalog, now, batch).await
         }
         Work::Claim { lease, limit } => Ok(Ok(Done::Claimed(
             tx.claim_notifications(now, now + *lease, *limit).await?,

@@ -16,8 +16,6 @@ pub struct AppState {
     pub runner: RunnerHandle,
     pub links: LinkSigner,
     pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
-    /// Detectors see their samples one request at a time, in order.
-    pub detector_lock: Arc<tokio::sync::Mutex<()>>,
     pub public_url: String,
     /// The notifier's circuit breakers, by destination.
     pub breakers: Arc<escalator_notify::Breakers>,

@@ -2,13 +2,16 @@
 //!
 //! Owns each series' detector state and turns every sample into a score in
 //! [0, 1] from the samples before it (online). It never reads clocks, stores
-//! state or decides what an alert is: the caller feeds samples in time order,
-//! persists the (serde) state and raises events when `is_anomalous` says so.
+//! state: the caller feeds samples in time order and persists the (serde)
+//! state; [`Watch`] decides when a detector fires and resolves.
 
 mod adaptive;
 mod gaussian;
 mod robust;
 mod threshold;
+mod watch;
+
+pub use watch::{Change, Watch};
 
 use serde::{Deserialize, Serialize};
 

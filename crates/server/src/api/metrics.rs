@@ -8,16 +8,12 @@ use super::auth::Caller;
 use super::body::read_limited;
 use super::error::{ApiError, parse_json};
 use crate::AppState;
-use crate::ingest::{Normalized, ingest};
+use crate::runner::{Done, Work};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use escalator_core::anomaly::Detector;
 use escalator_core::auth::Role;
-use escalator_core::config::DetectorSpec;
-use escalator_core::events_v2::EventAction;
-use escalator_core::ids::{DedupKey, ServiceId};
-use escalator_store::DetectorState;
+use escalator_core::ids::ServiceId;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -87,89 +83,32 @@ pub async fn receive(
         })?;
         parsed.push((service, s.metric.as_str(), s.value, at));
     }
-    let _one_at_a_time = app.detector_lock.lock().await;
+    // Each detector's samples go to the engine runner, which decides under a
+    // row lock on the detector's state and saves the events it raises with it.
     let mut raised = Vec::new();
     let mut scored = 0;
     for spec in &catalog.config().detectors {
-        let mine: Vec<_> = parsed
+        let samples: Vec<(Timestamp, f64)> = parsed
             .iter()
             .filter(|(svc, m, _, _)| *svc == spec.service && *m == spec.metric)
+            .map(|(_, _, value, at)| (*at, *value))
             .collect();
-        if mine.is_empty() {
+        if samples.is_empty() {
             continue;
         }
-        let mut state = match app.store.detector_state(&spec.id).await? {
-            Some(s) => s,
-            None => DetectorState {
-                state: serde_json::to_value(Detector::new(&spec.method))
-                    .map_err(ApiError::internal)?,
-                firing: false,
-                normal_since: None,
-            },
+        let work = Work::Observe {
+            detector: spec.id.clone(),
+            samples,
         };
-        let mut detector: Detector = serde_json::from_value(state.state.clone())
-            .unwrap_or_else(|_| Detector::new(&spec.method));
-        for (_, _, value, at) in mine {
-            let score = detector.observe(at.as_second(), *value);
-            scored += 1;
-            let anomalous = detector.is_anomalous(score);
-            match (state.firing, anomalous) {
-                (false, true) => {
-                    state.firing = true;
-                    state.normal_since = None;
-                    raise(&app, spec, EventAction::Trigger, *value, score, *at).await?;
-                    raised.push(json!({"detector": spec.id, "action": "trigger", "at": at.to_string(), "score": score}));
-                }
-                (true, true) => state.normal_since = None,
-                (true, false) => {
-                    let since = *state.normal_since.get_or_insert(*at);
-                    if at.duration_since(since) >= spec.resolve_after.to_span() {
-                        state.firing = false;
-                        state.normal_since = None;
-                        raise(&app, spec, EventAction::Resolve, *value, score, *at).await?;
-                        raised.push(
-                            json!({"detector": spec.id, "action": "resolve", "at": at.to_string()}),
-                        );
-                    }
-                }
-                (false, false) => {}
+        match app.runner.submit(work).await? {
+            Done::Observed { scored: n, events } => {
+                scored += n;
+                raised.extend(events);
             }
+            other => return Err(ApiError::internal(format!("runner answered {other:?}"))),
         }
-        state.state = serde_json::to_value(&detector).map_err(ApiError::internal)?;
-        app.store
-            .save_detector_state(&spec.id, &state, Timestamp::now())
-            .await?;
     }
     Ok(Json(
         json!({"accepted": parsed.len(), "scored": scored, "events": raised}),
     ))
-}
-
-async fn raise(
-    app: &AppState,
-    spec: &DetectorSpec,
-    action: EventAction,
-    value: f64,
-    score: f64,
-    at: Timestamp,
-) -> Result<(), ApiError> {
-    let catalog = app.catalog();
-    let service = catalog
-        .service(&spec.service)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("detector service vanished"))?;
-    let key = DedupKey::parse(&format!("detector:{}", spec.id)).map_err(ApiError::internal)?;
-    let event = Normalized {
-        action,
-        dedup_key: Some(key),
-        summary: format!("{} on {} is abnormal ({value})", spec.metric, spec.service),
-        details: json!({
-            "source": format!("detector:{}", spec.id),
-            "severity": spec.severity,
-            "timestamp": at.to_string(),
-            "custom_details": {"metric": spec.metric, "value": value, "score": score, "detector": spec.id},
-        }),
-    };
-    ingest(app, &service, "detector", event).await?;
-    Ok(())
 }
