@@ -1186,3 +1186,15 @@ mod extras {
         }
     }
 }
+
+/// After a checkpoint SQLite truncates its WAL to this size, so one large
+/// transaction does not leave a file of its size behind for good.
+#[tokio::test]
+async fn sqlite_keeps_its_wal_under_64_mb() {
+    let store = Store::open(&testing::sqlite_url()).await.unwrap();
+    let limit = store
+        .int_unchecked("PRAGMA journal_size_limit")
+        .await
+        .unwrap();
+    assert_eq!(limit, 64 * 1024 * 1024);
+}
