@@ -1,10 +1,13 @@
 //! The one path every monitoring format takes once parsed: a normalized
 //! event for a service becomes engine work. Format adapters (Events API v2,
-//! Alertmanager, generic webhooks) only translate and authenticate.
+//! Alertmanager, generic webhooks) only translate and authenticate. Here
+//! every event's summary and details are capped (`escalator_core::details`),
+//! whatever format they came in, before rules or the store see them.
 
 use crate::AppState;
 use crate::runner::{Done, RunError, Work};
 use escalator_core::config::Service;
+use escalator_core::details;
 use escalator_core::directory::Catalog;
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::DedupKey;
@@ -69,8 +72,10 @@ pub async fn ingest(
     app: &AppState,
     service: &Service,
     via: &str,
-    event: Normalized,
+    mut event: Normalized,
 ) -> Result<(DedupKey, Done), RunError> {
+    event.summary = details::cap_chars(event.summary, details::MAX_SUMMARY_CHARS);
+    event.details = details::cap(event.details);
     let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
     let decision = decide(&app.catalog(), service, &event, &dedup_key);
     let group = service.grouping.as_ref().map(|g| g.key(&event.details));
