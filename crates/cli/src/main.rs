@@ -166,6 +166,22 @@ struct ServeArgs {
     /// How long an open circuit breaker waits before a trial send.
     #[arg(long, env = "ESCALATOR_BREAKER_COOL_DOWN", default_value = "30s", value_parser = parse_duration)]
     breaker_cool_down: escalator_core::duration::Duration,
+    /// Connections served at once; past it a new connection gets a 503 and is
+    /// closed. Lowered to leave 512 descriptors of the open-files limit (raised
+    /// to its hard limit at start) for the database and outgoing sends.
+    #[arg(long, env = "ESCALATOR_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Time a client has to send a request's headers, from connecting or from
+    /// the end of the previous answer (so also how long an idle connection is kept).
+    #[arg(long, env = "ESCALATOR_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: escalator_core::duration::Duration,
+    /// Time a client has to send a request's body once its headers are in (408 past it).
+    #[arg(long, env = "ESCALATOR_BODY_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    body_timeout: escalator_core::duration::Duration,
+    /// Time from a request's headers to its answer (503 with Retry-After past it).
+    #[arg(long, env = "ESCALATOR_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: escalator_core::duration::Duration,
 }
 
 #[derive(Subcommand)]
@@ -210,6 +226,10 @@ enum TokenCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+fn std_duration(d: escalator_core::duration::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(d.as_millis().max(1) as u64)
 }
 
 fn parse_duration(s: &str) -> Result<escalator_core::duration::Duration, String> {
@@ -312,6 +332,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 breaker: escalator_server::BreakerSettings {
                     threshold: a.breaker_threshold,
                     cool_down: a.breaker_cool_down.to_span(),
+                },
+                limits: escalator_server::serve::Limits {
+                    header_timeout: std_duration(a.header_timeout),
+                    body_timeout: std_duration(a.body_timeout),
+                    request_timeout: std_duration(a.request_timeout),
+                    max_connections: a.max_connections as usize,
                 },
             })
             .await?;

@@ -63,6 +63,12 @@ async fn slack_refusing() -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
+    for db in databases().await {
+        a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once_on(&db).await;
+    }
+}
+
+async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once_on(db: &str) {
     let (slack_url, slack_got) = slack_refusing().await;
     let receiver = Receiver::start().await;
     let hook = format!(
@@ -77,12 +83,8 @@ async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
             "{contact_method: hook, after: 10m}",
         ],
     );
-    let server = Server::start_with_env(
-        &escalator_store::testing::sqlite_url(),
-        &config,
-        &[],
-        &[("TEST_SLACK_TOKEN", "xoxb-test-token")],
-    );
+    let server =
+        Server::start_with_env(db, &config, &[], &[("TEST_SLACK_TOKEN", "xoxb-test-token")]);
     let viewer = token(&server.db, "viewer");
     server.trigger("disk-full", "Disk full on db-1").await;
     let (_, list) = server.get("/api/v1/incidents", &viewer).await;
@@ -116,18 +118,19 @@ async fn a_page_slack_refuses_falls_back_to_the_next_contact_method_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited() {
+    for db in databases().await {
+        a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited_on(&db).await;
+    }
+}
+
+async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited_on(db: &str) {
     let (twilio_url, messages) = twilio_accepting().await;
     let config = config(
         &twilio(&twilio_url, "2s"),
         &["{id: phone, type: sms, number: \"+4915112345678\"}"],
         &[],
     );
-    let server = Server::start_with_env(
-        &escalator_store::testing::sqlite_url(),
-        &config,
-        &[],
-        &[("TEST_TWILIO_TOKEN", "twilio-token")],
-    );
+    let server = Server::start_with_env(db, &config, &[], &[("TEST_TWILIO_TOKEN", "twilio-token")]);
     let viewer = token(&server.db, "viewer");
     server.trigger("first", "Disk full on db-1").await;
     eventually(Duration::from_secs(10), "the first SMS", || async {
@@ -177,6 +180,12 @@ async fn a_storm_sends_one_sms_per_interval_bundling_the_incidents_that_waited()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
+    for db in databases().await {
+        twilio_delivery_reports_mark_pages_delivered_or_fall_back_on(&db).await;
+    }
+}
+
+async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back_on(db: &str) {
     let (twilio_url, messages) = twilio_accepting().await;
     let receiver = Receiver::start().await;
     let hook = format!(
@@ -191,12 +200,7 @@ async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
             "{contact_method: hook, after: 30m}",
         ],
     );
-    let server = Server::start_with_env(
-        &escalator_store::testing::sqlite_url(),
-        &config,
-        &[],
-        &[("TEST_TWILIO_TOKEN", "twilio-token")],
-    );
+    let server = Server::start_with_env(db, &config, &[], &[("TEST_TWILIO_TOKEN", "twilio-token")]);
     let viewer = token(&server.db, "viewer");
     let report = |callback: String, status: &'static str| {
         let http = server.http.clone();
@@ -284,4 +288,64 @@ async fn twilio_delivery_reports_mark_pages_delivered_or_fall_back() {
         1,
         "only the undelivered page fell back"
     );
+}
+
+/// A webhook URL carrying a token is written `${env:NAME}`: the page reaches
+/// the URL read from the server's environment, while the configuration, its
+/// export and the outbox keep only the reference. An unset variable fails
+/// the page for good and the next contact method is tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_url_may_come_from_the_environment() {
+    for db in databases().await {
+        let receiver = Receiver::start().await;
+        let secret_url = receiver.url("/hook?token=s3cret");
+        let config = format!(
+            r#"users:
+  - id: alice
+    contact_methods:
+      - {{id: unset, type: webhook, url: "${{env:ESCALATOR_TEST_UNSET_HOOK}}"}}
+      - {{id: hook, type: webhook, url: "${{env:ALICE_HOOK}}"}}
+    notification_rules:
+      - {{contact_method: unset, after: 0m}}
+      - {{contact_method: hook, after: 10m}}
+escalation_policies:
+  - id: p
+    levels:
+      - targets: [{{user: alice}}]
+        escalate_after: 1h
+services:
+  - id: api
+    escalation_policy: p
+    integrations:
+      - {{type: events_v2, key: "{KEY}"}}
+"#
+        );
+        let server =
+            Server::start_with_env(&db, &config, &[], &[("ALICE_HOOK", secret_url.as_str())]);
+        server
+            .trigger("env-hook", "Paged through a URL from the environment")
+            .await;
+        let got = eventually(
+            Duration::from_secs(10),
+            "alice paged at the URL from the environment",
+            || async { receiver.received().into_iter().next() },
+        )
+        .await;
+        assert_eq!(got.path, "/hook");
+        let token = token(&db, "admin");
+        let timeline = server.get("/api/v1/incidents/1/timeline", &token).await.1;
+        let text = timeline.to_string();
+        assert!(
+            text.contains("environment variable ESCALATOR_TEST_UNSET_HOOK is not set"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cret"),
+            "the token never reaches the timeline: {text}"
+        );
+        let exported = cli(&["export", "--database", &db]);
+        let exported = String::from_utf8(exported.stdout).unwrap();
+        assert!(exported.contains("${env:ALICE_HOOK}"), "{exported}");
+        assert!(!exported.contains("s3cret"), "{exported}");
+    }
 }

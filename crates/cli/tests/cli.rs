@@ -54,7 +54,13 @@ async fn validate_reports_every_error_with_position_and_path() {
 
 #[tokio::test]
 async fn apply_is_all_or_nothing_idempotent_and_export_round_trips() {
-    let db = escalator_store::testing::sqlite_url();
+    for db in databases().await {
+        apply_is_all_or_nothing_idempotent_and_export_round_trips_on(&db).await;
+    }
+}
+
+async fn apply_is_all_or_nothing_idempotent_and_export_round_trips_on(db: &str) {
+    let db = db.to_owned();
     let bad = temp_file("broken.yaml", BROKEN);
     let out = cli(&["apply", "-f", bad.to_str().unwrap(), "--database", &db]);
     assert!(!out.status.success());
@@ -95,7 +101,13 @@ async fn apply_is_all_or_nothing_idempotent_and_export_round_trips() {
 
 #[tokio::test]
 async fn audit_verify_names_the_first_altered_or_removed_entry() {
-    let db = escalator_store::testing::sqlite_url();
+    for db in databases().await {
+        audit_verify_names_the_first_altered_or_removed_entry_on(&db).await;
+    }
+}
+
+async fn audit_verify_names_the_first_altered_or_removed_entry_on(db: &str) {
+    let db = db.to_owned();
     let receiver = Receiver::start().await;
     let good = temp_file("good.yaml", &two_level_config(&receiver, "15m"));
     assert!(
@@ -137,7 +149,13 @@ async fn audit_verify_names_the_first_altered_or_removed_entry() {
 
 #[tokio::test]
 async fn token_create_refuses_an_unknown_role() {
-    let db = escalator_store::testing::sqlite_url();
+    for db in databases().await {
+        token_create_refuses_an_unknown_role_on(&db).await;
+    }
+}
+
+async fn token_create_refuses_an_unknown_role_on(db: &str) {
+    let db = db.to_owned();
     let out = cli(&[
         "token",
         "create",
@@ -154,11 +172,14 @@ async fn token_create_refuses_an_unknown_role() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_cli_lists_acknowledges_and_escalates() {
+    for db in databases().await {
+        incidents_cli_lists_acknowledges_and_escalates_on(&db).await;
+    }
+}
+
+async fn incidents_cli_lists_acknowledges_and_escalates_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(
-        &escalator_store::testing::sqlite_url(),
-        &two_level_config(&receiver, "15m"),
-    );
+    let server = Server::start(db, &two_level_config(&receiver, "15m"));
     let manager = token(&server.db, "manager");
     server.trigger("cli-1", "From the CLI").await;
     let url = server.url("");
@@ -195,10 +216,16 @@ async fn incidents_cli_lists_acknowledges_and_escalates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_https_with_the_given_certificate() {
+    for db in databases().await {
+        serves_https_with_the_given_certificate_on(&db).await;
+    }
+}
+
+async fn serves_https_with_the_given_certificate_on(db: &str) {
     let (ca, cert, key) = test_certificates();
     let receiver = Receiver::start().await;
     let server = Server::start_with(
-        &escalator_store::testing::sqlite_url(),
+        db,
         &two_level_config(&receiver, "15m"),
         &[
             "--tls-cert",

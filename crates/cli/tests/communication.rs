@@ -407,6 +407,12 @@ async fn a_template_syntax_error_fails_validation_with_its_position() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_p1_is_announced_to_its_list_and_a_lesser_incident_is_not() {
+    for db in databases().await {
+        a_p1_is_announced_to_its_list_and_a_lesser_incident_is_not_on(&db).await;
+    }
+}
+
+async fn a_p1_is_announced_to_its_list_and_a_lesser_incident_is_not_on(db: &str) {
     let receiver = Receiver::start().await;
     let config = format!(
         r#"users:
@@ -437,7 +443,7 @@ announcements:
         a = receiver.url("/alice"),
         c = receiver.url("/carol"),
     );
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config);
+    let server = Server::start(db, &config);
     let (status, _) = server
         .enqueue(json!({
             "routing_key": KEY, "event_action": "trigger", "dedup_key": "minor",

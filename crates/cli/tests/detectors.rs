@@ -48,8 +48,14 @@ fn samples(start_min: i64, values: &[f64]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_threshold_held_long_enough_raises_then_resolves_through_the_rules_path() {
+    for db in databases().await {
+        a_threshold_held_long_enough_raises_then_resolves_through_the_rules_path_on(&db).await;
+    }
+}
+
+async fn a_threshold_held_long_enough_raises_then_resolves_through_the_rules_path_on(db: &str) {
     let receiver = Receiver::start().await;
-    let mut server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let mut server = Server::start(db, &config(&receiver));
     let (viewer, responder) = (token(&server.db, "viewer"), token(&server.db, "responder"));
 
     // One breaching minute is not enough (for: 2m); the third is.

@@ -170,11 +170,14 @@ async fn pages_escalates_and_acknowledges_on_sqlite_and_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_v2_answers_like_pagerduty() {
+    for db in databases().await {
+        events_v2_answers_like_pagerduty_on(&db).await;
+    }
+}
+
+async fn events_v2_answers_like_pagerduty_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(
-        &escalator_store::testing::sqlite_url(),
-        &two_level_config(&receiver, "15m"),
-    );
+    let server = Server::start(db, &two_level_config(&receiver, "15m"));
 
     let (status, body) = server
         .enqueue(json!({"routing_key": KEY, "event_action": "trigger", "payload": {"source": "x"}}))
@@ -278,11 +281,14 @@ async fn events_v2_answers_like_pagerduty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_decide_who_may_do_what() {
+    for db in databases().await {
+        roles_decide_who_may_do_what_on(&db).await;
+    }
+}
+
+async fn roles_decide_who_may_do_what_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(
-        &escalator_store::testing::sqlite_url(),
-        &two_level_config(&receiver, "15m"),
-    );
+    let server = Server::start(db, &two_level_config(&receiver, "15m"));
     let db = server.db.clone();
     let (viewer, responder, manager) = (
         token(&db, "viewer"),
@@ -422,11 +428,14 @@ async fn roles_decide_who_may_do_what() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_openapi_document_and_health() {
+    for db in databases().await {
+        serves_the_openapi_document_and_health_on(&db).await;
+    }
+}
+
+async fn serves_the_openapi_document_and_health_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(
-        &escalator_store::testing::sqlite_url(),
-        &two_level_config(&receiver, "15m"),
-    );
+    let server = Server::start(db, &two_level_config(&receiver, "15m"));
     let doc: Value = reqwest::get(server.url("/api/v1/openapi.json"))
         .await
         .unwrap()

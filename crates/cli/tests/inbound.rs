@@ -480,11 +480,14 @@ async fn gives_incident_roles_from_slack_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unconfigured_channel_is_not_found() {
+    for db in databases().await {
+        an_unconfigured_channel_is_not_found_on(&db).await;
+    }
+}
+
+async fn an_unconfigured_channel_is_not_found_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(
-        &escalator_store::testing::sqlite_url(),
-        &two_level_config(&receiver, "10m"),
-    );
+    let server = Server::start(db, &two_level_config(&receiver, "10m"));
     let r = server
         .http
         .post(server.url("/api/v1/integrations/slack/actions"))

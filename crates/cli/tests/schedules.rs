@@ -89,8 +89,14 @@ async fn page_for(receiver: &Receiver, dedup_key: &str) -> Received {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_targets_page_who_is_on_call_or_the_backup() {
+    for db in databases().await {
+        schedule_targets_page_who_is_on_call_or_the_backup_on(&db).await;
+    }
+}
+
+async fn schedule_targets_page_who_is_on_call_or_the_backup_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let (viewer, manager) = (token(&server.db, "viewer"), token(&server.db, "manager"));
 
     let (status, now) = server
@@ -198,8 +204,14 @@ async fn schedule_targets_page_who_is_on_call_or_the_backup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_shifts_gaps_and_calendars() {
+    for db in databases().await {
+        overrides_shifts_gaps_and_calendars_on(&db).await;
+    }
+}
+
+async fn overrides_shifts_gaps_and_calendars_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     // Putting dave on call and making the on-call user's feed: a manager's.
     let (viewer, responder) = (token(&server.db, "viewer"), token(&server.db, "manager"));
     let (_, now) = server
@@ -613,6 +625,12 @@ async fn validate_coverage_reports_every_gap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_who_asks_is_told_when_their_shift_starts_once() {
+    for db in databases().await {
+        a_user_who_asks_is_told_when_their_shift_starts_once_on(&db).await;
+    }
+}
+
+async fn a_user_who_asks_is_told_when_their_shift_starts_once_on(db: &str) {
     let receiver = Receiver::start().await;
     // A shift that started half a minute ago, in UTC.
     let start = jiff::tz::TimeZone::UTC
@@ -645,7 +663,7 @@ services:
         url = receiver.url("/henry"),
         start = start.strftime("%Y-%m-%dT%H:%M:%S"),
     );
-    let mut server = Server::start(&escalator_store::testing::sqlite_url(), &config);
+    let mut server = Server::start(db, &config);
     let notice = eventually(Duration::from_secs(10), "hand-off notice", || async {
         receiver.received().into_iter().next()
     })

@@ -329,6 +329,18 @@ mod tests {
     }
 
     #[test]
+    fn a_control_character_in_the_dedup_key_is_named() {
+        let errs = parse(
+            &json!({"routing_key": KEY, "event_action": "resolve", "dedup_key": "disk\u{0}1"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            vec!["'dedup_key' must not contain control characters; found U+0000"]
+        );
+    }
+
+    #[test]
     fn a_malformed_routing_key_is_named() {
         let errs =
             parse(&json!({"routing_key": "short", "event_action": "resolve", "dedup_key": "k"}))

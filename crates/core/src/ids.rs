@@ -13,6 +13,8 @@ pub enum IdError {
     TooLong { max: usize },
     #[error("may contain only letters, digits, '-', '_' and '.'; found {found:?}")]
     BadChar { found: char },
+    #[error("must not contain control characters; found U+{:04X}", *found as u32)]
+    Control { found: char },
 }
 
 const MAX_ID_LEN: usize = 64;
@@ -95,7 +97,10 @@ impl fmt::Display for IncidentId {
     }
 }
 
-/// Folds events into one alert: the PagerDuty `dedup_key`. 1 to 255 characters.
+/// Folds events into one alert: the PagerDuty `dedup_key`. 1 to 255
+/// characters, none of them a control character: a key is never cleaned
+/// (that would fold distinct alerts together), so a NUL, which PostgreSQL
+/// cannot store, or a line break is refused where the key enters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DedupKey(String);
@@ -105,18 +110,31 @@ impl DedupKey {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         Self::try_from(s.to_owned())
     }
+    /// A key read back from the database. Checked for length only: a key
+    /// saved before control characters were refused must stay readable.
+    pub fn stored(s: String) -> Result<Self, IdError> {
+        Self::check_length(&s)?;
+        Ok(Self(s))
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-impl TryFrom<String> for DedupKey {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, IdError> {
+    fn check_length(s: &str) -> Result<(), IdError> {
         if s.is_empty() {
             return Err(IdError::Empty);
         }
         if s.chars().count() > Self::MAX_LEN {
             return Err(IdError::TooLong { max: Self::MAX_LEN });
+        }
+        Ok(())
+    }
+}
+impl TryFrom<String> for DedupKey {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::check_length(&s)?;
+        if let Some(found) = s.chars().find(|c| c.is_control()) {
+            return Err(IdError::Control { found });
         }
         Ok(Self(s))
     }
@@ -200,5 +218,29 @@ mod tests {
         assert!(DedupKey::parse(&"k".repeat(255)).is_ok());
         assert!(DedupKey::parse(&"k".repeat(256)).is_err());
         assert!(DedupKey::parse("").is_err());
+    }
+
+    #[test]
+    fn dedup_keys_refuse_control_characters() {
+        assert_eq!(
+            DedupKey::parse("disk\u{0}1"),
+            Err(IdError::Control { found: '\0' })
+        );
+        assert!(DedupKey::parse("disk\n1").is_err());
+        assert_eq!(
+            IdError::Control { found: '\0' }.to_string(),
+            "must not contain control characters; found U+0000"
+        );
+        // Spaces, punctuation and any other Unicode stay keys, as PagerDuty takes them.
+        assert!(DedupKey::parse("disk full/db-1 ✓").is_ok());
+    }
+
+    #[test]
+    fn a_stored_dedup_key_is_read_back_as_it_was_saved() {
+        assert_eq!(
+            DedupKey::stored("old\nkey".into()).unwrap().as_str(),
+            "old\nkey"
+        );
+        assert!(DedupKey::stored(String::new()).is_err());
     }
 }

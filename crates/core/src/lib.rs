@@ -1,7 +1,8 @@
 //! Escalator's domain: identifiers, durations, the configuration model, target
-//! resolution, the Events API v2 event shape, the caps on an event's details,
-//! incident roles, the limits of what the API may set beside the
-//! configuration, the audit chain and the pure escalation engine.
+//! resolution, the Events API v2 event shape, the rules for text and JSON
+//! from outside, the caps on an event's details, incident roles, the limits
+//! of what the API may set beside the configuration, the audit chain and the
+//! pure escalation engine.
 //!
 //! Architecture invariant: this crate knows nothing about time passing,
 //! databases, HTTP or async. It is handed `now` and returns effects.
@@ -18,8 +19,10 @@ pub mod engine;
 pub mod events_v2;
 pub mod extras;
 pub mod ids;
+pub mod json;
 pub mod rules;
 pub mod schedule;
 pub mod templates;
+pub mod text;
 
 pub use jiff::Timestamp;

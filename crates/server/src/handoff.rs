@@ -106,9 +106,16 @@ impl Handoffs {
                         &key,
                         now,
                     );
+                    let address = match escalator_core::config::resolve_address(cm.kind.address()) {
+                        Ok(address) => address,
+                        Err(e) => {
+                            tracing::warn!(schedule = %schedule.id, user = %user.id, "hand-off notice not sent: the address of {}: {e}", cm.id);
+                            continue;
+                        }
+                    };
                     let msg = Message {
                         channel: cm.kind.type_name().to_owned(),
-                        address: cm.kind.address().to_owned(),
+                        address,
                         idempotency_key: key,
                         body: body.to_string().into_bytes(),
                     };

@@ -1,8 +1,9 @@
 //! The one path every monitoring format takes once parsed: a normalized
 //! event for a service becomes engine work. Format adapters (Events API v2,
-//! Alertmanager, generic webhooks) only translate and authenticate. Here
-//! every event's summary and details are capped (`escalator_core::details`),
-//! whatever format they came in, before rules or the store see them.
+//! Alertmanager, generic webhooks) only translate and authenticate; the caps
+//! on what an event may store (`core::details`) and the text rules
+//! (`core::text`) are applied here, once, whatever the format, before rules
+//! or the store see the event.
 
 use crate::AppState;
 use crate::runner::{Done, RunError, Work};
@@ -12,8 +13,10 @@ use escalator_core::directory::Catalog;
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::DedupKey;
 use escalator_core::rules::Decision;
+use escalator_core::text;
 use jiff::Timestamp;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// An event in Escalator's own terms, whatever format it arrived in.
 #[derive(Clone, Debug)]
@@ -24,6 +27,30 @@ pub struct Normalized {
     pub summary: String,
     /// `source`, `severity`, `custom_details`, labels… shown on the incident.
     pub details: Value,
+}
+
+/// The title of a trigger whose summary was nothing but characters a title
+/// cannot show.
+pub const NO_SUMMARY: &str = "(no summary)";
+
+impl Normalized {
+    /// The event as it may be kept and shown: its summary and details capped
+    /// (`core::details`), no control characters in the summary or anywhere
+    /// in the details, no invisible formatting in the summary, which becomes
+    /// the incident's title (`core::text`).
+    pub fn cleaned(mut self) -> Self {
+        // Capped first: cleaning only removes characters, so the caps hold.
+        self.summary = details::cap_chars(self.summary, details::MAX_SUMMARY_CHARS);
+        self.details = details::cap(self.details);
+        if let Cow::Owned(title) = text::title(&self.summary) {
+            self.summary = title;
+        }
+        if self.action == EventAction::Trigger && self.summary.trim().is_empty() {
+            self.summary = NO_SUMMARY.to_owned();
+        }
+        text::clean_json(&mut self.details);
+        self
+    }
 }
 
 pub fn random_dedup_key() -> DedupKey {
@@ -72,10 +99,9 @@ pub async fn ingest(
     app: &AppState,
     service: &Service,
     via: &str,
-    mut event: Normalized,
+    event: Normalized,
 ) -> Result<(DedupKey, Done), RunError> {
-    event.summary = details::cap_chars(event.summary, details::MAX_SUMMARY_CHARS);
-    event.details = details::cap(event.details);
+    let event = event.cleaned();
     let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
     let decision = decide(&app.catalog(), service, &event, &dedup_key);
     let group = service.grouping.as_ref().map(|g| g.key(&event.details));
@@ -91,4 +117,46 @@ pub async fn ingest(
     };
     let done = app.runner.submit(work).await?;
     Ok((dedup_key, done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn trigger(summary: &str, details: Value) -> Normalized {
+        Normalized {
+            action: EventAction::Trigger,
+            dedup_key: None,
+            summary: summary.to_owned(),
+            details,
+        }
+    }
+
+    #[test]
+    fn an_event_is_cleaned_whatever_its_format() {
+        let e = trigger(
+            "Disk\0 full \u{202E}fdp.exe",
+            json!({"source": "db\0-1", "labels": {"cluster": "eu\u{1}-1"}}),
+        )
+        .cleaned();
+        assert_eq!(e.summary, "Disk full fdp.exe");
+        assert_eq!(
+            e.details,
+            json!({"source": "db-1", "labels": {"cluster": "eu-1"}})
+        );
+    }
+
+    #[test]
+    fn a_trigger_with_nothing_visible_to_show_still_has_a_title() {
+        assert_eq!(
+            trigger("\u{200B}\0 ", json!({})).cleaned().summary,
+            NO_SUMMARY
+        );
+        let resolve = Normalized {
+            action: EventAction::Resolve,
+            ..trigger("", json!({}))
+        };
+        assert_eq!(resolve.cleaned().summary, "");
+    }
 }

@@ -3,6 +3,7 @@
 //! drain) behind. Talks to the database only through `escalator_store`.
 
 pub mod api;
+mod background;
 mod channels;
 mod handoff;
 mod html;
@@ -12,6 +13,7 @@ pub mod notifier;
 mod phone;
 pub mod ratelimit;
 pub mod runner;
+pub mod serve;
 mod state;
 mod tls;
 
@@ -46,6 +48,8 @@ pub struct ServerOptions {
     pub events_burst: Option<u32>,
     /// When a destination's circuit breaker opens, and for how long.
     pub breaker: escalator_notify::BreakerSettings,
+    /// Time limits and the connection cap.
+    pub limits: serve::Limits,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -105,10 +109,32 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         }
     };
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
+    // Certificates are checked before anything listens.
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let open_files = serve::raise_open_files_limit();
+    let limits = serve::Limits {
+        max_connections: serve::connection_cap(opts.limits.max_connections, open_files),
+        ..opts.limits
+    };
+    if limits.max_connections < opts.limits.max_connections {
+        tracing::warn!(
+            open_files,
+            max_connections = limits.max_connections,
+            "the open-files limit lowers the connection cap"
+        );
+    }
+    // Bound before the links are made: with port 0 the system picks the port.
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let local = listener.local_addr()?;
     let public_url = opts
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("{scheme}://{}", opts.listen))
+        .unwrap_or_else(|| format!("{scheme}://{local}"))
         .trim_end_matches('/')
         .to_owned();
 
@@ -137,21 +163,23 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         runner_wake.clone(),
         notifier_wake.clone(),
     );
-    tokio::spawn(runner.run());
+    let mut background = background::Background::default();
+    background.spawn("runner", runner.run());
     let webhook = WebhookSender::new(webhook_secret.into_bytes(), channels::SEND_TIMEOUT)?;
     let channels_for_handoffs = Channels {
         webhook: webhook.clone(),
     };
     let notifier = notifier::Notifier::new(&state, webhook, notifier_wake.clone());
-    tokio::spawn(notifier.run());
-    tokio::spawn(
+    background.spawn("notifier", notifier.run());
+    background.spawn(
+        "hand-off notifier",
         handoff::Handoffs::new(store.clone(), catalog.clone(), channels_for_handoffs).run(),
     );
 
     // Several nodes on one PostgreSQL: hear about work the others commit.
     let (listen_store, wake_runner, wake_notifier) =
         (store.clone(), runner_wake.clone(), notifier_wake.clone());
-    tokio::spawn(async move {
+    let listening = tokio::spawn(async move {
         loop {
             let woken = || {
                 wake_runner.notify_one();
@@ -167,24 +195,34 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         }
     });
 
-    let app = api::router(state);
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("binding {}", opts.listen))?;
-    let local = listener.local_addr()?;
-    // Tests and scripts wait for this line.
-    tracing::info!("listening on {scheme}://{local} (public URL {public_url})");
+    let app = serve::bounded(api::router(state), limits);
+    // Tests and scripts wait for this line, and read the address from it.
+    tracing::info!(
+        max_connections = limits.max_connections,
+        "listening on {scheme}://{local} (public URL {public_url})"
+    );
     println!("escalator listening on {scheme}://{local}");
-    match &opts.tls {
-        Some((cert, key)) => tls::serve(listener, app, cert, key, shutdown_signal()).await?,
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
+    let outcome = tokio::select! {
+        served = serve::serve(listener, app, tls, limits, shutdown_signal()) => served,
+        stopped = background.first_to_stop() => {
+            tracing::error!("{stopped}: exiting so that the node is restarted");
+            Err(stopped)
         }
+    };
+    // The notifier and hand-offs stop where they are (a send cut off goes out
+    // again with its idempotency key when its lease ends); the runner ends
+    // once nothing can hand it work, after committing the batch it holds.
+    listening.abort();
+    background.stop("notifier");
+    background.stop("hand-off notifier");
+    if !background.drain(serve::SHUTDOWN_GRACE).await {
+        tracing::warn!(
+            "the runner did not finish within {:?}",
+            serve::SHUTDOWN_GRACE
+        );
     }
     store.close().await;
-    Ok(())
+    outcome
 }
 
 async fn shutdown_signal() {

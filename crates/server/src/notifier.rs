@@ -6,7 +6,7 @@
 use crate::links::{LINK_LIFETIME, LinkSigner, incident_url};
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
-use escalator_core::config::{Urgency, default_min_interval};
+use escalator_core::config::{Urgency, default_min_interval, resolve_address};
 use escalator_core::directory::Catalog;
 use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
@@ -302,6 +302,10 @@ impl Notifier {
                 reason: format!("incident is {}", incident.status),
             };
         }
+        let address = match resolved_address(item) {
+            Ok(address) => address,
+            Err(failed) => return failed,
+        };
         let now = Timestamp::now();
         let token = self
             .links
@@ -336,7 +340,7 @@ impl Notifier {
         let mut page = Page::new(
             PageIncident::from_engine(incident, &incident_url, &recipient),
             &recipient,
-            item.address.clone(),
+            address,
             item.idempotency_key.clone(),
             ack_url,
         );
@@ -383,6 +387,10 @@ impl Notifier {
         details: &serde_json::Value,
         name: &str,
     ) -> Outcome {
+        let address = match resolved_address(item) {
+            Ok(address) => address,
+            Err(failed) => return failed,
+        };
         let now = Timestamp::now();
         let incident_url = incident_url(&self.public_url, incident.id);
         let catalog = self.catalog();
@@ -442,7 +450,7 @@ impl Notifier {
         let mut page = Page::new(
             PageIncident::from_engine(incident, &incident_url, &recipient),
             &recipient,
-            item.address.clone(),
+            address,
             item.idempotency_key.clone(),
             incident_url.clone(),
         )
@@ -472,6 +480,15 @@ impl Notifier {
             }
         }
     }
+}
+
+/// The address to send to: an `${env:NAME}` reference (a webhook URL with a
+/// token in it) is read now, so the secret is never stored; one that cannot
+/// be read fails the send for good, and the next contact method is tried.
+fn resolved_address(item: &OutboxItem) -> Result<String, Outcome> {
+    resolve_address(&item.address).map_err(|e| Outcome::Failed {
+        error: format!("the address of {}: {e}", item.contact_method),
+    })
 }
 
 /// A page its destination's open breaker holds: not an attempt, so it waits

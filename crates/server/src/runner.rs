@@ -22,6 +22,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Jobs waiting beyond this push back on callers (their requests wait).
+/// The first and the longest wait before trying again escalations that are
+/// due but could not be taken.
+const STUCK_MIN: Duration = Duration::from_millis(10);
+const STUCK_MAX: Duration = Duration::from_secs(1);
+
 pub const QUEUE_DEPTH: usize = 16_384;
 /// Most jobs saved in one transaction.
 const MAX_BATCH: usize = 1_024;
@@ -155,6 +160,11 @@ impl Runner {
 
     pub async fn run(mut self) {
         let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+        // Escalations that are due but could not be taken (another node holds
+        // them, or the database failed) are tried again after a growing wait,
+        // not in a busy loop; events are served meanwhile.
+        let mut backoff = Duration::ZERO;
+        let mut retry_at: Option<std::time::Instant> = None;
         loop {
             let view = self.store.runner_view().await;
             let viewed = std::time::Instant::now();
@@ -168,14 +178,23 @@ impl Runner {
                 Err(e) => Err(e),
             };
             // Escalations first: a flood of events must not delay a due page.
-            if matches!(next, Ok(Some(due)) if due <= Timestamp::now()) {
-                if let Err(e) = self.fire_due_escalations().await {
-                    tracing::error!("firing escalations: {e}");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+            let due_now = matches!(next, Ok(Some(due)) if due <= Timestamp::now());
+            if due_now && retry_at.is_none_or(|t| viewed >= t) {
+                match self.fire_due_escalations().await {
+                    Ok(advanced) if advanced > 0 => {
+                        (backoff, retry_at) = (Duration::ZERO, None);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("firing escalations: {e}"),
                 }
-                continue;
+                backoff = (backoff * 2).clamp(STUCK_MIN, STUCK_MAX);
+                retry_at = Some(std::time::Instant::now() + backoff);
             }
-            let sleep = sleep_until(next, "next escalation");
+            let sleep = match retry_at {
+                Some(t) if due_now => t.saturating_duration_since(std::time::Instant::now()),
+                _ => sleep_until(next, "next escalation"),
+            };
             tokio::select! {
                 n = self.rx.recv_many(&mut jobs, MAX_BATCH) => {
                     if n == 0 {
@@ -312,20 +331,23 @@ impl Runner {
         Ok(results)
     }
 
-    async fn fire_due_escalations(&self) -> Result<(), StoreError> {
+    /// Fires every due escalation it can take; how many moved on.
+    async fn fire_due_escalations(&self) -> Result<usize, StoreError> {
+        let mut advanced = 0;
         loop {
             let catalog = self.catalog();
             let now = Timestamp::now();
             let mut tx = self.store.begin().await?;
             let due = tx.due_escalations(now, TIMER_BATCH).await?;
             if due.is_empty() {
-                return Ok(());
+                return Ok(advanced);
             }
             for row in &due {
                 let policy = policy_or_empty(&catalog, &row.incident.policy);
                 match engine::step(&row.incident, Input::Timer, &policy, catalog.as_ref(), now) {
                     Ok(t) if t.incident != row.incident || !t.effects.is_empty() => {
                         tx.save_transition(&t, None, &catalog, now).await?;
+                        advanced += 1;
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(incident = %row.incident.id, "timer refused: {e}"),
@@ -334,7 +356,7 @@ impl Runner {
             tx.commit().await?;
             self.notifier_wake.notify_one();
             if due.len() < TIMER_BATCH as usize {
-                return Ok(());
+                return Ok(advanced);
             }
         }
     }

@@ -41,7 +41,7 @@ fn from_row(r: &Row) -> Result<IncidentRow> {
         id: IncidentId(r.int(0)?),
         service: ServiceId::parse(&r.text(1)?).map_err(|e| corrupt("service", e))?,
         policy: PolicyId::parse(&r.text(2)?).map_err(|e| corrupt("policy", e))?,
-        dedup_key: DedupKey::parse(&r.text(3)?).map_err(|e| corrupt("dedup_key", e))?,
+        dedup_key: DedupKey::stored(r.text(3)?).map_err(|e| corrupt("dedup_key", e))?,
         group_key: r.opt_text(19)?,
         title: r.text(4)?,
         priority: r

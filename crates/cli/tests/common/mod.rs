@@ -39,6 +39,8 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A loopback address nothing listens on now (for a stand-in that cannot
+/// listen on port 0, or for a port that refuses connections).
 pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -137,7 +139,9 @@ impl Server {
         let config = temp_file("escalator.yaml", config_yaml);
         let mut s = Server {
             child: None,
-            addr: free_addr(),
+            // Port 0: the server binds a port of the system's choosing and
+            // prints it (no window in which another process can take it).
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.to_owned(),
             config,
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -171,7 +175,15 @@ impl Server {
         loop {
             assert!(Instant::now() < deadline, "server did not start in time");
             match lines.next() {
-                Some(Ok(line)) if line.contains("listening on") => break,
+                Some(Ok(line)) if line.contains("listening on") => {
+                    // "escalator listening on http://127.0.0.1:PORT"; a restart keeps the port.
+                    self.addr = line
+                        .rsplit("://")
+                        .next()
+                        .and_then(|a| a.trim().parse().ok())
+                        .unwrap_or_else(|| panic!("no address in {line:?}"));
+                    break;
+                }
                 Some(_) => continue,
                 None => panic!("server exited before listening (status {:?})", child.wait()),
             }
@@ -190,6 +202,27 @@ impl Server {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();
             c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit (up to `within`).
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("server still running {within:?} after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -142,6 +142,26 @@ impl Secret {
     }
 }
 
+/// A contact method's address as the channel needs it: a webhook or Teams
+/// URL may be written `${env:NAME}` (it often carries a token), read from the
+/// environment (through `lookup`) at the moment of sending, never stored
+/// resolved. Any other address is used as written.
+pub fn resolve_address_with(
+    address: &str,
+    lookup: impl FnOnce(&str) -> Option<String>,
+) -> Result<String, SecretError> {
+    if address.starts_with("${env:") {
+        Secret::parse(address)?.resolve_with(lookup)
+    } else {
+        Ok(address.to_owned())
+    }
+}
+
+/// [`resolve_address_with`] on the process environment.
+pub fn resolve_address(address: &str) -> Result<String, SecretError> {
+    resolve_address_with(address, |name| std::env::var(name).ok())
+}
+
 fn env_name(text: &str) -> Option<&str> {
     let name = text.strip_prefix("${env:")?.strip_suffix('}')?;
     let mut chars = name.chars();
@@ -173,6 +193,27 @@ impl From<Secret> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_may_be_an_environment_reference() {
+        let env = |name: &str| (name == "HOOK").then(|| "https://h.example/x?token=t".to_owned());
+        assert_eq!(
+            resolve_address_with("${env:HOOK}", env).unwrap(),
+            "https://h.example/x?token=t"
+        );
+        assert_eq!(
+            resolve_address_with("https://plain.example/", env).unwrap(),
+            "https://plain.example/"
+        );
+        assert_eq!(
+            resolve_address_with("${env:MISSING}", env),
+            Err(SecretError::Unset("MISSING".into()))
+        );
+        assert!(matches!(
+            resolve_address_with("${env:}", env),
+            Err(SecretError::BadReference(_))
+        ));
+    }
 
     #[test]
     fn a_reference_resolves_from_the_environment_at_use_time() {

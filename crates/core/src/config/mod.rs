@@ -9,7 +9,7 @@ mod schedule;
 
 pub use channels::{
     Channels, DEFAULT_SLACK_API_URL, DEFAULT_TWILIO_API_URL, Secret, SecretError, SlackChannel,
-    SmtpChannel, TwilioChannel, default_min_interval,
+    SmtpChannel, TwilioChannel, default_min_interval, resolve_address, resolve_address_with,
 };
 pub use export::to_yaml;
 pub use load::{ConfigError, load};

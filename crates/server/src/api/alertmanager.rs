@@ -9,6 +9,7 @@
 //! request, not copied whole into every alert, and the rest of each alert's
 //! details is capped by `ingest` (`escalator_core::details`).
 
+use super::body::read_json;
 use super::error::ApiError;
 use super::events_v2::refused;
 use crate::AppState;
@@ -20,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use escalator_core::config::{IntegrationKind, Service};
 use escalator_core::details::cap_text;
-use escalator_core::events_v2::{EventAction, MAX_BODY_BYTES};
+use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, RoutingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -88,20 +89,6 @@ pub(crate) async fn service_for(
             "unknown integration key",
         )),
     }
-}
-
-pub(crate) async fn read_json(body: Body) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("request body exceeds {} KB", MAX_BODY_BYTES / 1024),
-            )
-        })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_field("body", format!("body is not valid JSON: {e}")))
 }
 
 /// Alertmanager's severity label in PagerDuty's four levels; unknown ones count as `error`.
@@ -272,13 +259,10 @@ async fn receive_inner(
             .find_map(Result::err)
             .map(|e| e.to_string())
             .unwrap_or_default();
-        tracing::error!(failed, total, "alertmanager alerts not saved: {first}");
         // Alertmanager retries the whole notification; saved alerts dedup by fingerprint.
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{failed} of {total} alerts not saved: {first}"),
-        ));
+        return Err(ApiError::unavailable(format_args!(
+            "{failed} of {total} alertmanager alerts not saved: {first}"
+        )));
     }
     Ok((
         StatusCode::OK,

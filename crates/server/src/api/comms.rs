@@ -27,6 +27,7 @@ use escalator_core::directory::Catalog;
 use escalator_core::duration::Duration;
 use escalator_core::engine::Input;
 use escalator_core::ids::{IncidentId, UserId};
+use escalator_core::{json, text};
 use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -60,7 +61,11 @@ pub async fn set_roles(
     body: Bytes,
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(Role::Responder)?;
-    let changes: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+    // Strict JSON: a role named twice is ambiguous, not last-wins.
+    let changes = match json::from_slice(&body).map_err(super::body::refused)? {
+        serde_json::Value::Object(changes) => changes,
+        _ => return Err(ApiError::bad_field("body", "expected an object of roles")),
+    };
     if changes.is_empty() {
         return Err(ApiError::bad_field(
             "body",
@@ -143,7 +148,7 @@ pub async fn publish_update(
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(Role::Responder)?;
     let req: UpdateRequest = parse_json(&body)?;
-    let message = req.message.trim().to_owned();
+    let message = text::clean(&req.message).trim().to_owned();
     if message.is_empty() || message.len() > 4096 {
         return Err(ApiError::bad_field(
             "message",

@@ -1,4 +1,7 @@
 //! API errors: `{"error":{"code","message","field"}}` with the right status.
+//! A 5xx says only that the server could not do it (`internal`, or
+//! `unavailable`: retry): what went wrong below — driver text, SQL, table
+//! names — goes to the log, never into an answer.
 
 use crate::runner::RunError;
 use axum::Json;
@@ -24,6 +27,9 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<serde_json::Value>,
 }
+
+/// What every `503` says.
+pub const UNAVAILABLE_MESSAGE: &str = "not saved: temporarily unavailable; retry";
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -54,12 +60,24 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!("internal error: {e}");
+    /// `500`: a fault of ours. `detail` is logged, not answered.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error; see the server log",
+        )
+    }
+    /// `503`: nothing was saved (the database failed or the server is
+    /// stopping); the same request may succeed later. `detail` is logged, not
+    /// answered.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "request not carried out");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            UNAVAILABLE_MESSAGE,
         )
     }
 }
@@ -112,11 +130,7 @@ impl From<RunError> for ApiError {
             RunError::NotFound(id) => ApiError::not_found(format!("incident {id} not found")),
             RunError::Engine(e) => engine_error(e),
             RunError::Config(m) => ApiError::new(StatusCode::CONFLICT, "configuration", m),
-            RunError::Store(m) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("could not save: {m}"),
-            ),
+            RunError::Store(m) => ApiError::unavailable(format_args!("could not save: {m}")),
             RunError::Stopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -161,4 +175,45 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         )
         .field(&field)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_error_is_answered_without_its_text() {
+        let e = ApiError::from(RunError::Store(
+            "database: error returned from database: relation \"audit_log\" does not exist".into(),
+        ));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("unavailable", UNAVAILABLE_MESSAGE)
+        );
+        assert_eq!((e.field, e.errors), (None, None));
+    }
+
+    #[test]
+    fn a_typed_body_refuses_a_field_given_twice() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            reason: Option<String>,
+        }
+        let e = parse_json::<Body>(br#"{"reason":"a","reason":"b"}"#).unwrap_err();
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::BAD_REQUEST, Some("reason"))
+        );
+    }
+
+    #[test]
+    fn a_store_error_is_an_internal_error_without_its_text() {
+        let e = ApiError::from(escalator_store::StoreError::Corrupt(
+            "dedup_key: \"x\"".into(),
+        ));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("dedup_key"), "{}", e.message);
+    }
 }

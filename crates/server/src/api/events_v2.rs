@@ -63,9 +63,10 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
             MAX_BODY_BYTES / 1024
         )]);
     };
-    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+    // Strict: `event_action` given twice is ambiguous, not last-wins.
+    let value = match escalator_core::json::from_slice(&bytes) {
         Ok(v) => v,
-        Err(e) => return invalid(vec![format!("body is not valid JSON: {e}")]),
+        Err(e) => return invalid(vec![e.to_string()]),
     };
     let event = match events_v2::parse(&value) {
         Ok(e) => e,
@@ -116,9 +117,10 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
         // levels); PagerDuty clients would retry forever on a 5xx, so say why.
         Err(RunError::Engine(e)) => invalid(vec![e.to_string()]),
         Err(RunError::Config(m)) => invalid(vec![m]),
+        // Nothing about why in the answer: it would be database text.
         Err(e) => {
-            tracing::error!(action = ?event.action, "event not saved: {e}");
-            let body = json!({"status": "error", "message": "Event not saved; retry", "errors": [e.to_string()]});
+            tracing::error!(action = ?event.action, error = %e, "event not saved");
+            let body = json!({"status": "error", "message": "Event not saved; retry"});
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }

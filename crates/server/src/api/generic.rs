@@ -2,7 +2,8 @@
 //! event by the integration's mapping — one CEL expression per field, over
 //! `body` (`summary: 'body.title'`, `action: 'body.state == "ok" ? "resolve" : "trigger"'`).
 
-use super::alertmanager::{read_json, service_for};
+use super::alertmanager::service_for;
+use super::body::read_json;
 use super::error::ApiError;
 use super::events_v2::refused;
 use crate::AppState;

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use escalator_core::auth::Role;
 use escalator_core::engine::{Incident, Input, Status};
 use escalator_core::ids::{IncidentId, ServiceId};
+use escalator_core::text;
 use escalator_store::{IncidentFilter, IncidentRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -357,7 +358,7 @@ pub async fn escalate(
     let input = Input::Escalate {
         actor: caller.actor(),
         to_level: req.to_level,
-        reason: req.reason,
+        reason: req.reason.map(|r| text::clean(&r).into_owned()),
         may_skip: caller.token.role.allows(Role::Manager),
     };
     act(&app, id, input).await

@@ -5,11 +5,12 @@
 //! sample is scored only from the samples before it.
 
 use super::auth::Caller;
+use super::body::read_limited;
 use super::error::{ApiError, parse_json};
 use crate::AppState;
 use crate::ingest::{Normalized, ingest};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use escalator_core::anomaly::Detector;
 use escalator_core::auth::Role;
@@ -41,16 +42,18 @@ pub struct Samples {
     pub samples: Vec<Sample>,
 }
 
-/// Feed metric samples to the detectors.
+/// Feed metric samples to the detectors (a body of at most 512 KB).
 #[utoipa::path(post, path = "/metrics", tag = "events", request_body = Samples,
-    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody),
+              (status = 413, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn receive(
     State(app): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Responder)?;
-    let req: Samples = parse_json(&body)?;
+    // Not the `Bytes` extractor: its limit is axum's 2 MB default, not ours.
+    let req: Samples = parse_json(&read_limited(body).await?)?;
     if req.samples.len() > MAX_SAMPLES {
         return Err(ApiError::bad_field(
             "samples",

@@ -4,6 +4,7 @@
 pub mod ack;
 pub mod alertmanager;
 pub mod auth;
+pub mod body;
 pub mod channels;
 pub mod comms;
 pub mod config;

@@ -18,6 +18,7 @@ use escalator_core::auth::Role;
 use escalator_core::extras;
 use escalator_core::ids::UserId;
 use escalator_core::schedule::ical;
+use escalator_core::text;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -120,7 +121,7 @@ pub async fn set_availability(
             &user,
             !req.available,
             until,
-            req.reason.as_deref(),
+            req.reason.as_deref().map(text::clean).as_deref(),
             &caller.actor(),
             now,
         )

@@ -84,7 +84,8 @@ pub struct EvaluateRequest {
     pub event: Value,
 }
 
-/// The normalized event for a dry run: an Events API v2 body's payload, or the event as given.
+/// The normalized event for a dry run: an Events API v2 body's payload, or
+/// the event as given; cleaned as a live event is, so rules see the same.
 pub fn event_for_evaluation(event: &Value) -> Normalized {
     let payload = event
         .get("payload")
@@ -105,6 +106,7 @@ pub fn event_for_evaluation(event: &Value) -> Normalized {
         summary,
         details: payload.clone(),
     }
+    .cleaned()
 }
 
 /// What the rules would decide for this event on this service. Creates nothing.

@@ -223,9 +223,15 @@ impl Checker {
             let path = f.path(wanted);
             let text = self.text(n, &path)?;
             let problem = match type_name {
-                "webhook" | "teams" if !is_http_url(text) => {
-                    Some(format!("{wanted} must be an absolute http or https URL"))
+                // A URL with a token in it may be kept out of the configuration.
+                "webhook" | "teams" if text.starts_with("${env:") => {
+                    crate::config::channels::Secret::parse(text)
+                        .err()
+                        .map(|e| e.to_string())
                 }
+                "webhook" | "teams" if !is_http_url(text) => Some(format!(
+                    "{wanted} must be an absolute http or https URL, or ${{env:NAME}}"
+                )),
                 "email" if !is_email(text) => Some(format!(
                     "{text:?} is not an email address such as alice@example.com"
                 )),

@@ -147,7 +147,7 @@ services:
                 6,
                 40,
                 "users[0].contact_methods[1].url",
-                "url must be an absolute http or https URL"
+                "url must be an absolute http or https URL, or ${env:NAME}"
             ),
             e(
                 8,
@@ -801,9 +801,27 @@ users:
                 14,
                 43,
                 "users[0].contact_methods[5].webhook_url",
-                "webhook_url must be an absolute http or https URL"
+                "webhook_url must be an absolute http or https URL, or ${env:NAME}"
             ),
         ]
+    );
+}
+
+#[test]
+fn a_webhook_url_with_a_token_may_come_from_the_environment() {
+    let text = r#"
+users:
+  - id: alice
+    contact_methods:
+      - {id: a, type: webhook, url: "${env:ALICE_HOOK}"}
+      - {id: b, type: webhook, url: "${env:not a name}"}
+"#;
+    let found = errors(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].2, "users[0].contact_methods[1].url");
+    assert!(
+        found[0].3.contains("not a valid environment reference"),
+        "{found:?}"
     );
 }
 
