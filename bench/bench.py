@@ -463,6 +463,31 @@ def report(path):
     print("\n".join(lines))
 
 
+# ---------------------------------------------------------------- request cost
+
+def am_payload(alerts, group_key_kb):
+    """An Alertmanager webhook (version 4) of `alerts` firing alerts sharing one
+    groupKey of `group_key_kb` KB of random hex (incompressible, so neither
+    database can shrink it to nothing)."""
+    group_key = os.urandom(group_key_kb * 512).hex()
+    return json.dumps({
+        "version": "4", "status": "firing", "receiver": "escalator",
+        "groupKey": group_key, "truncatedAlerts": 0,
+        "externalURL": "http://alertmanager.example:9093",
+        "groupLabels": {"alertname": "CostBench"},
+        "commonLabels": {"alertname": "CostBench", "severity": "critical"},
+        "commonAnnotations": {},
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "CostBench", "severity": "critical", "instance": f"host-{i:04}:9100"},
+            "annotations": {"summary": f"host-{i:04} is down"},
+            "startsAt": "2026-12-01T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example:9090/graph",
+            "fingerprint": f"{i:016x}",
+        } for i in range(alerts)],
+    })
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "freeport":
@@ -477,6 +502,8 @@ def main(argv):
         count = int(os.environ.get("BENCH_INCIDENTS", "10000"))
         conc = int(os.environ.get("BENCH_OPEN_CONCURRENCY", "32"))
         open_incidents(argv[2], count, ESC_POLICIES, conc, argv[3] if len(argv) > 3 else "inc")
+    elif cmd == "am-payload":
+        sys.stdout.write(am_payload(int(argv[2]), int(argv[3])))
     elif cmd == "count":
         print(scalar(argv[2], argv[3]))
     elif cmd == "wait":

@@ -150,9 +150,14 @@ struct ServeArgs {
     /// Secret for X-Escalator-Signature on outgoing webhooks.
     #[arg(long, env = "ESCALATOR_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
-    /// Events per second accepted per integration key (bursts of twice that); 0 for no limit.
+    /// Events per second accepted per integration key; 0 for no limit. Every
+    /// event counts: an Alertmanager request of n alerts spends n, all or none.
     #[arg(long, env = "ESCALATOR_EVENTS_RATE_LIMIT", default_value_t = 1000)]
     events_rate_limit: u32,
+    /// Most events one integration key may send at once (default: twice
+    /// --events-rate-limit); a request carrying more is refused with 413.
+    #[arg(long, env = "ESCALATOR_EVENTS_BURST", value_parser = clap::value_parser!(u32).range(1..))]
+    events_burst: Option<u32>,
     /// Transient failures in a row that open a destination's circuit breaker
     /// (its pages are then held, not failed, until a trial send succeeds).
     #[arg(long, env = "ESCALATOR_BREAKER_THRESHOLD", default_value_t = 5,
@@ -323,6 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tls,
                 webhook_secret: a.webhook_secret,
                 events_rate_limit: a.events_rate_limit,
+                events_burst: a.events_burst,
                 breaker: escalator_server::BreakerSettings {
                     threshold: a.breaker_threshold,
                     cool_down: a.breaker_cool_down.to_span(),
@@ -448,8 +454,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if page.is_empty() {
                     break;
                 }
+                // Entries that refer to their incident's details by hash cover them too.
+                let ids: Vec<i64> = page
+                    .iter()
+                    .filter_map(|e| e.details_reference().map(|(id, _)| id))
+                    .collect();
+                let details = store.details_texts(&ids).await?;
                 for e in &page {
-                    if let Err(brk) = verifier.check(e) {
+                    let checked = verifier.check(e).and_then(|()| {
+                        e.check_details(
+                            e.incident_id
+                                .and_then(|id| details.get(&id))
+                                .map(String::as_str),
+                        )
+                    });
+                    if let Err(brk) = checked {
                         eprintln!("audit chain BROKEN: {brk}");
                         return Ok(ExitCode::FAILURE);
                     }

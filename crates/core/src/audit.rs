@@ -1,6 +1,9 @@
 //! The tamper-evident audit chain: every entry carries the hash of the one
 //! before it, so altering or removing an entry breaks every later link.
 //! Hashing and verification live here; the store only keeps the rows.
+//! An entry about an opened incident carries the SHA-256 of the incident's
+//! stored details instead of a copy (`crate::details`), so the chain covers
+//! them too: [`AuditEntry::check_details`].
 
 use sha2::{Digest, Sha256};
 
@@ -57,6 +60,32 @@ impl AuditEntry {
         hex::encode(h.finalize())
     }
 
+    /// The incident and the hash of its stored details this entry refers to,
+    /// if it does (entries written before details were kept once carry a copy).
+    pub fn details_reference(&self) -> Option<(i64, String)> {
+        if !self.detail.contains(crate::details::REFERENCE) {
+            return None;
+        }
+        let detail: serde_json::Value = serde_json::from_str(&self.detail).ok()?;
+        let hash = crate::details::reference_in(&detail)?;
+        Some((self.incident_id?, hash.to_owned()))
+    }
+
+    /// Checks the details text stored on the incident this entry refers to
+    /// (`None`: not found) against the hash the entry carries.
+    pub fn check_details(&self, stored: Option<&str>) -> Result<(), ChainBreak> {
+        let Some((incident, hash)) = self.details_reference() else {
+            return Ok(());
+        };
+        match stored {
+            Some(text) if crate::details::sha256_hex(text) == hash => Ok(()),
+            _ => Err(ChainBreak::DetailsAltered {
+                seq: self.seq,
+                incident,
+            }),
+        }
+    }
+
     /// Fills in `prev_hash` and `hash` to append this entry after `prev`.
     pub fn seal(mut self, prev_seq: i64, prev_hash: &str) -> Self {
         self.seq = prev_seq + 1;
@@ -73,6 +102,10 @@ pub enum ChainBreak {
     Altered { seq: i64 },
     #[error("entry {expected} is missing (found {found} next): entries were removed")]
     Missing { expected: i64, found: i64 },
+    #[error(
+        "entry {seq} refers to the details of incident {incident}, which were altered or removed"
+    )]
+    DetailsAltered { seq: i64, incident: i64 },
     #[error(
         "entry {seq} does not link to the entry before it: an earlier entry was altered or removed"
     )]
@@ -189,6 +222,30 @@ mod tests {
         c[1].actor = "user:mallory".into();
         c[1].hash = c[1].compute_hash();
         assert_eq!(verify(&c), Err(ChainBreak::Unlinked { seq: 3 }));
+    }
+
+    #[test]
+    fn details_are_covered_by_the_hash_an_entry_carries() {
+        let details = crate::details::StoredDetails::new(&serde_json::json!({"source": "db-1"}));
+        let mut detail = details.reference();
+        detail["paged"] = serde_json::json!([]);
+        let mut e = chain(1).remove(0);
+        e.detail = detail.to_string();
+        assert_eq!(
+            e.details_reference(),
+            Some((0, details.sha256().to_owned()))
+        );
+        assert_eq!(e.check_details(Some(details.text())), Ok(()));
+        let broken = Err(ChainBreak::DetailsAltered {
+            seq: 1,
+            incident: 0,
+        });
+        assert_eq!(e.check_details(Some(r#"{"source":"db-2"}"#)), broken);
+        assert_eq!(e.check_details(None), broken);
+        // An entry from before details were kept once carries a copy: nothing to check.
+        let old = chain(1).remove(0);
+        assert_eq!(old.details_reference(), None);
+        assert_eq!(old.check_details(None), Ok(()));
     }
 
     #[test]

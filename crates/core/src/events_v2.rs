@@ -6,7 +6,8 @@ use serde_json::Value;
 
 /// Largest accepted request body, as PagerDuty documents.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
-/// PagerDuty truncates summaries to this many characters.
+/// PagerDuty truncates summaries to this many characters; so do we, for
+/// every format, ending a cut one in `details::TRUNCATED`.
 pub const MAX_SUMMARY_CHARS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,7 +231,7 @@ fn parse_payload(v: Option<&Value>, errors: &mut Vec<String>) -> Option<Payload>
     let class = optional("class", errors);
     let custom_details = obj.get("custom_details").filter(|v| !v.is_null()).cloned();
     Some(Payload {
-        summary: truncate(summary?, MAX_SUMMARY_CHARS),
+        summary: crate::details::cap_chars(summary?, MAX_SUMMARY_CHARS),
         source: source?,
         severity: severity?,
         timestamp,
@@ -239,13 +240,6 @@ fn parse_payload(v: Option<&Value>, errors: &mut Vec<String>) -> Option<Payload>
         class,
         custom_details,
     })
-}
-
-fn truncate(mut s: String, max_chars: usize) -> String {
-    if let Some((idx, _)) = s.char_indices().nth(max_chars) {
-        s.truncate(idx);
-    }
-    s
 }
 
 #[cfg(test)]
@@ -312,10 +306,9 @@ mod tests {
         let e = parse(&json!({"routing_key": KEY, "event_action": "trigger",
             "payload": {"summary": "é".repeat(2000), "source": "x", "severity": "info"}}))
         .unwrap();
-        assert_eq!(
-            e.payload.unwrap().summary.chars().count(),
-            MAX_SUMMARY_CHARS
-        );
+        let summary = e.payload.unwrap().summary;
+        assert_eq!(summary.chars().count(), MAX_SUMMARY_CHARS);
+        assert!(summary.ends_with(crate::details::TRUNCATED));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Escalator's domain: identifiers, durations, the configuration model, target
 //! resolution, the Events API v2 event shape, the rules for text and JSON
-//! from outside, incident roles, the limits of
-//! what the API may set beside the configuration, the audit chain and the
+//! from outside, the caps on an event's details, incident roles, the limits
+//! of what the API may set beside the configuration, the audit chain and the
 //! pure escalation engine.
 //!
 //! Architecture invariant: this crate knows nothing about time passing,
@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod comms;
 pub mod config;
+pub mod details;
 pub mod directory;
 pub mod duration;
 pub mod engine;

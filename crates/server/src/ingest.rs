@@ -1,11 +1,14 @@
 //! The one path every monitoring format takes once parsed: a normalized
 //! event for a service becomes engine work. Format adapters (Events API v2,
-//! Alertmanager, generic webhooks) only translate and authenticate; the text
-//! rules (`core::text`) are applied here, once, whatever the format.
+//! Alertmanager, generic webhooks) only translate and authenticate; the caps
+//! on what an event may store (`core::details`) and the text rules
+//! (`core::text`) are applied here, once, whatever the format, before rules
+//! or the store see the event.
 
 use crate::AppState;
 use crate::runner::{Done, RunError, Work};
 use escalator_core::config::Service;
+use escalator_core::details;
 use escalator_core::directory::Catalog;
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::DedupKey;
@@ -31,10 +34,14 @@ pub struct Normalized {
 pub const NO_SUMMARY: &str = "(no summary)";
 
 impl Normalized {
-    /// The event as it may be kept and shown: no control characters in the
-    /// summary or anywhere in the details, no invisible formatting in the
-    /// summary, which becomes the incident's title (`core::text`).
+    /// The event as it may be kept and shown: its summary and details capped
+    /// (`core::details`), no control characters in the summary or anywhere
+    /// in the details, no invisible formatting in the summary, which becomes
+    /// the incident's title (`core::text`).
     pub fn cleaned(mut self) -> Self {
+        // Capped first: cleaning only removes characters, so the caps hold.
+        self.summary = details::cap_chars(self.summary, details::MAX_SUMMARY_CHARS);
+        self.details = details::cap(self.details);
         if let Cow::Owned(title) = text::title(&self.summary) {
             self.summary = title;
         }

@@ -41,8 +41,11 @@ pub struct ServerOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Key for `X-Escalator-Signature`; generated and kept in the database when absent.
     pub webhook_secret: Option<String>,
-    /// Events per second accepted per integration key (bursts of twice that); 0: no limit.
+    /// Events per second accepted per integration key; 0: no limit.
     pub events_rate_limit: u32,
+    /// Most events one integration key may send at once (the bucket's size);
+    /// `None`: twice `events_rate_limit`.
+    pub events_burst: Option<u32>,
     /// When a destination's circuit breaker opens, and for how long.
     pub breaker: escalator_notify::BreakerSettings,
     /// Time limits and the connection cap.
@@ -146,7 +149,8 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         links: links::LinkSigner::new(link_key.into_bytes()),
         rate_limiter: Arc::new(ratelimit::RateLimiter::new(
             opts.events_rate_limit,
-            opts.events_rate_limit.saturating_mul(2),
+            opts.events_burst
+                .unwrap_or(opts.events_rate_limit.saturating_mul(2)),
         )),
         public_url: public_url.clone(),
         breakers: Arc::new(escalator_notify::Breakers::new(opts.breaker)),

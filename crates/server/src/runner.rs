@@ -8,6 +8,7 @@ use crate::state::{SharedCatalog, refresh, reload_if_changed};
 use escalator_core::anomaly::{Change, Detector, Watch};
 use escalator_core::config::Urgency;
 use escalator_core::config::{DetectorSpec, EscalationPolicy};
+use escalator_core::details::StoredDetails;
 use escalator_core::directory::Catalog;
 use escalator_core::engine::Notification;
 use escalator_core::engine::{self, EngineError, Incident, Input, NewIncident};
@@ -694,7 +695,7 @@ async fn apply(
                         dedup_key.clone(),
                         title.clone(),
                         actor.clone(),
-                        details.clone(),
+                        serde_json::Value::Null,
                     );
                     new.group_key = group.map(|(g, _)| g.to_owned());
                     if let Some(d) = decision {
@@ -708,12 +709,13 @@ async fn apply(
                         ) {
                             let record =
                                 serde_json::json!({"matched": d.matched, "errors": d.errors});
-                            map.insert("rules".into(), record.clone());
-                            if let Some(m) = new.detail.as_object_mut() {
-                                m.insert("rules".into(), record);
-                            }
+                            map.insert("rules".into(), record);
                         }
                     }
+                    // Kept once, on the incident: the record (timeline and
+                    // audit chain) carries their hash instead of a copy.
+                    let details = StoredDetails::new(&details);
+                    new.detail = details.reference();
                     let mut t = match engine::open(new, policy, catalog, now) {
                         Ok(t) => t,
                         Err(e) => return Ok(Err(e.into())),

@@ -3,10 +3,12 @@
 
 use crate::db::{Row, Value};
 use crate::{Result, Store, StoreError, StoreTx, ms, ts};
+use escalator_core::details::StoredDetails;
 use escalator_core::directory::Catalog;
 use escalator_core::engine::{Effect, Incident, Status, Transition};
 use escalator_core::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
 use jiff::Timestamp;
+use std::collections::HashMap;
 
 const COLUMNS: &str = "id, service, policy, dedup_key, title, status, level, round, level_started_at, \
     next_escalation_at, alert_count, created_at, updated_at, acknowledged_at, acknowledged_by, \
@@ -291,7 +293,7 @@ impl StoreTx {
     pub async fn save_opened(
         &mut self,
         t: &Transition,
-        details: &serde_json::Value,
+        details: &StoredDetails,
         catalog: &Catalog,
         now: Timestamp,
     ) -> Result<IncidentId> {
@@ -319,7 +321,7 @@ impl StoreTx {
             i.policy.as_str().into(),
             i.dedup_key.as_str().into(),
             ms(i.created_at).into(),
-            details.to_string().into(),
+            details.text().into(),
             i.priority.map(|p| p.as_str()).into(),
             i.group_key.clone().into(),
         ]);
@@ -348,12 +350,12 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Saves an engine transition: the incident (inserted when new), then each
-    /// effect in order. Returns the incident's id.
+    /// Saves an engine transition: the incident (inserted when new, with
+    /// `details`), then each effect in order. Returns the incident's id.
     pub async fn save_transition(
         &mut self,
         t: &Transition,
-        details: Option<&serde_json::Value>,
+        details: Option<&StoredDetails>,
         catalog: &Catalog,
         now: Timestamp,
     ) -> Result<IncidentId> {
@@ -379,10 +381,7 @@ impl StoreTx {
                 i.policy.as_str().into(),
                 i.dedup_key.as_str().into(),
                 ms(i.created_at).into(),
-                details
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "{}".into())
-                    .into(),
+                details.map(StoredDetails::text).unwrap_or("{}").into(),
                 i.priority.map(|p| p.as_str()).into(),
                 i.group_key.clone().into(),
             ]);
@@ -441,6 +440,24 @@ impl Store {
             let params: Vec<Value> = chunk.iter().map(|id| id.0.into()).collect();
             for row in self.pool.fetch_all(sql, &params).await? {
                 out.push(from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Incidents' details as stored, by id: the exact text that the hash in
+    /// their records covers (see `escalator_core::audit::AuditEntry::check_details`).
+    pub async fn details_texts(&self, ids: &[i64]) -> Result<HashMap<i64, String>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, details FROM incidents WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().map(|&id| id.into()).collect();
+            for row in self.pool.fetch_all(sql, &params).await? {
+                out.insert(row.int(0)?, row.text(1)?);
             }
         }
         Ok(out)

@@ -69,6 +69,9 @@ pub struct Store {
     writer: Option<db::WriterSlot>,
 }
 
+/// Bytes SQLite's WAL is truncated to after a checkpoint (`PRAGMA journal_size_limit`).
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// PostgreSQL channel on which nodes tell each other about new work.
 const WAKE_CHANNEL: &str = "escalator_wake";
 
@@ -94,6 +97,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // A checkpoint leaves the WAL at most this size: one large
+                // transaction does not keep a file of its size for good.
+                .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
                 // Multi-row INSERTs differ by row count: keep each size prepared.
                 .statement_cache_capacity(1024);
             Pool::Sqlite(

@@ -53,4 +53,15 @@ impl crate::Store {
     pub async fn execute_unchecked(&self, sql: &str) -> crate::Result<u64> {
         self.pool.execute(sql.to_owned(), &[]).await
     }
+
+    /// The integer in the first column of the first row `sql` answers (a
+    /// `COUNT(*)`, a size, a pragma). For tests that look at storage directly.
+    #[doc(hidden)]
+    pub async fn int_unchecked(&self, sql: &str) -> crate::Result<i64> {
+        self.pool
+            .fetch_optional(sql.to_owned(), &[])
+            .await?
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("{sql} answered no row")))?
+            .int(0)
+    }
 }

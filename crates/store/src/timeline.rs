@@ -2,6 +2,7 @@
 
 use crate::db::Row;
 use crate::{Result, Store, StoreTx, ms, ts};
+use escalator_core::details;
 use escalator_core::ids::IncidentId;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -50,8 +51,12 @@ impl StoreTx {
 }
 
 impl Store {
+    /// An incident's timeline, oldest first. An entry that refers to the
+    /// incident's details (`details_sha256`) is shown with them, as it read
+    /// when each entry kept its own copy.
     pub async fn timeline(&self, incident: IncidentId) -> Result<Vec<TimelineEntry>> {
-        self.pool
+        let mut entries: Vec<TimelineEntry> = self
+            .pool
             .fetch_all(
                 "SELECT id, at, kind, actor, message, detail FROM timeline WHERE incident_id = $1 ORDER BY id",
                 &[incident.0.into()],
@@ -59,6 +64,21 @@ impl Store {
             .await?
             .iter()
             .map(from_row)
-            .collect()
+            .collect::<Result<_>>()?;
+        if entries
+            .iter()
+            .any(|e| details::reference_in(&e.detail).is_some())
+        {
+            let details = match self.incident(incident).await? {
+                Some(row) => row.details,
+                None => serde_json::Value::Null,
+            };
+            for e in &mut entries {
+                if details::reference_in(&e.detail).is_some() {
+                    e.detail = details::expand(&e.detail, &details);
+                }
+            }
+        }
+        Ok(entries)
     }
 }

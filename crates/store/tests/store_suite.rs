@@ -6,6 +6,7 @@ use escalator_core::comms::{IncidentRole, RoleRefused, Roles};
 use escalator_core::config::{
     Config, ContactKind, ContactMethod, EscalationPolicy, Level, Service, Stakeholder, Target, User,
 };
+use escalator_core::details::StoredDetails;
 use escalator_core::directory::Catalog;
 use escalator_core::duration::Duration;
 use escalator_core::engine::{self, Input, NewIncident, Status};
@@ -108,7 +109,7 @@ async fn open(store: &Store, catalog: &Catalog, key: &str, now: Timestamp) -> In
     let id = tx
         .save_transition(
             &t,
-            Some(&serde_json::json!({"source": "db-1"})),
+            Some(&StoredDetails::new(&serde_json::json!({"source": "db-1"}))),
             catalog,
             now,
         )
@@ -878,6 +879,60 @@ async fn a_token_may_act_for_a_user(store: Store) {
     assert_eq!(t.user.as_deref(), Some("alice"));
 }
 
+async fn details_kept_once_are_shown_on_the_timeline_and_covered_by_the_audit_chain(store: Store) {
+    let catalog = Catalog::new(config(), 1);
+    let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+    let details =
+        StoredDetails::new(&serde_json::json!({"source": "db-1", "custom_details": {"note": "n"}}));
+    let t = engine::open(
+        NewIncident::new(
+            ServiceId::parse("api").unwrap(),
+            policy.id.clone(),
+            DedupKey::parse("once").unwrap(),
+            "disk full".into(),
+            "test".into(),
+            details.reference(),
+        ),
+        policy,
+        &catalog,
+        t0(),
+    )
+    .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let id = tx
+        .save_transition(&t, Some(&details), &catalog, t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let timeline = store.timeline(id).await.unwrap();
+    assert_eq!(timeline[0].detail["custom_details"]["note"], "n");
+    assert_eq!(timeline[0].detail["paged"][0]["user"], "alice");
+    let entries = store.audit_entries(0, 10).await.unwrap();
+    assert!(
+        !entries[0].detail.contains("custom_details"),
+        "no copy on the chain"
+    );
+    let texts = store.details_texts(&[id.0]).await.unwrap();
+    assert_eq!(
+        entries[0].check_details(texts.get(&id.0).map(String::as_str)),
+        Ok(())
+    );
+
+    store
+        .execute_unchecked("UPDATE incidents SET details = REPLACE(details, 'db-1', 'db-2')")
+        .await
+        .unwrap();
+    let texts = store.details_texts(&[id.0]).await.unwrap();
+    assert_eq!(
+        entries[0].check_details(texts.get(&id.0).map(String::as_str)),
+        Err(audit::ChainBreak::DetailsAltered {
+            seq: entries[0].seq,
+            incident: id.0
+        })
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -920,6 +975,7 @@ suite!(
     roles_and_status_updates_are_kept_per_incident,
     a_held_role_is_judged_on_its_holder_under_the_lock,
     a_token_may_act_for_a_user,
+    details_kept_once_are_shown_on_the_timeline_and_covered_by_the_audit_chain,
 );
 
 #[tokio::test]
@@ -1185,4 +1241,16 @@ mod extras {
             super::calendar_feeds_rotate_and_revoke(store).await;
         }
     }
+}
+
+/// After a checkpoint SQLite truncates its WAL to this size, so one large
+/// transaction does not leave a file of its size behind for good.
+#[tokio::test]
+async fn sqlite_keeps_its_wal_under_64_mb() {
+    let store = Store::open(&testing::sqlite_url()).await.unwrap();
+    let limit = store
+        .int_unchecked("PRAGMA journal_size_limit")
+        .await
+        .unwrap();
+    assert_eq!(limit, 64 * 1024 * 1024);
 }

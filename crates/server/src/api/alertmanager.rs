@@ -2,10 +2,16 @@
 //! (payload version 4). Each alert is an event, deduplicated by its
 //! `fingerprint` (never by summary, which would merge distinct alerts);
 //! `status: resolved` resolves. Unknown fields are ignored.
+//!
+//! What one request may cost is bounded: at most [`MAX_ALERTS`] alerts, each
+//! spending a token of the key's rate limit (all or none); the payload-level
+//! `groupKey` and `externalURL` are cut to [`MAX_SHARED_BYTES`] once per
+//! request, not copied whole into every alert, and the rest of each alert's
+//! details is capped by `ingest` (`escalator_core::details`).
 
 use super::body::read_json;
 use super::error::ApiError;
-use super::events_v2::throttled;
+use super::events_v2::refused;
 use crate::AppState;
 use crate::ingest::{Normalized, ingest};
 use axum::Json;
@@ -14,11 +20,19 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use escalator_core::config::{IntegrationKind, Service};
+use escalator_core::details::cap_text;
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, RoutingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+
+/// Most alerts one request may carry. Alertmanager's `max_alerts` (in its
+/// `webhook_configs`) keeps a group's notification under it.
+pub const MAX_ALERTS: usize = 1000;
+/// Longest `groupKey` and `externalURL` kept in each alert's details, in
+/// bytes: they are the same for every alert of a request.
+pub const MAX_SHARED_BYTES: usize = 1024;
 
 #[derive(Deserialize)]
 pub struct KeyQuery {
@@ -91,8 +105,29 @@ fn text<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     m.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
+/// What every alert of one request shares, cut once.
+struct Shared {
+    external_url: Option<Value>,
+    group_key: Option<Value>,
+}
+
+impl Shared {
+    fn of(payload: &Value) -> Self {
+        let cut = |field: &str| {
+            payload
+                .get(field)
+                .and_then(Value::as_str)
+                .map(|s| Value::from(cap_text(s, MAX_SHARED_BYTES).into_owned()))
+        };
+        Self {
+            external_url: cut("externalURL"),
+            group_key: cut("groupKey"),
+        }
+    }
+}
+
 /// One alert of the payload as an event, or why it cannot be one.
-fn alert_event(i: usize, alert: &Value, payload: &Value) -> Result<Normalized, String> {
+fn alert_event(i: usize, alert: &Value, shared: &Shared) -> Result<Normalized, String> {
     let empty = Map::new();
     let labels = alert
         .get("labels")
@@ -131,8 +166,8 @@ fn alert_event(i: usize, alert: &Value, payload: &Value) -> Result<Normalized, S
         "custom_details": annotations,
         "timestamp": alert.get("startsAt"),
         "client": "Alertmanager",
-        "client_url": alert.get("generatorURL").or(payload.get("externalURL")),
-        "group_key": payload.get("groupKey"),
+        "client_url": alert.get("generatorURL").or(shared.external_url.as_ref()),
+        "group_key": shared.group_key,
     });
     Ok(Normalized {
         action,
@@ -169,8 +204,8 @@ async fn receive_inner(
 ) -> Result<Response, ApiError> {
     let key = integration_key(headers, key)?;
     let (_, service) = service_for(app, &key, IntegrationKind::Alertmanager).await?;
-    if let Err(wait) = app.rate_limiter.check(key.as_str()) {
-        return Ok(throttled(wait));
+    if let Err(r) = app.rate_limiter.ready(key.as_str()) {
+        return Ok(refused(r, "alerts"));
     }
     let payload = read_json(body).await?;
     match payload.get("version").and_then(Value::as_str) {
@@ -186,14 +221,35 @@ async fn receive_inner(
         .get("alerts")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad_field("alerts", "alerts must be a list"))?;
+    if alerts.len() > MAX_ALERTS {
+        tracing::warn!(
+            alerts = alerts.len(),
+            "alertmanager request refused: more than {MAX_ALERTS} alerts"
+        );
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "{} alerts in one request; at most {MAX_ALERTS} (set max_alerts: {MAX_ALERTS} in Alertmanager's webhook_configs)",
+                alerts.len()
+            ),
+        )
+        .field("alerts"));
+    }
     // Check every alert before saving any: a bad payload changes nothing.
+    let shared = Shared::of(&payload);
     let events: Vec<Normalized> = alerts
         .iter()
         .enumerate()
-        .map(|(i, a)| alert_event(i, a, &payload))
+        .map(|(i, a)| alert_event(i, a, &shared))
         .collect::<Result<_, _>>()
         .map_err(|m| ApiError::bad_field("alerts", m))?;
+    drop(payload);
     let total = events.len();
+    // Every alert is an event against the key's limit: all pass or none.
+    if let Err(r) = app.rate_limiter.take(key.as_str(), total as u32) {
+        return Ok(refused(r, "alerts"));
+    }
     // Submitted together, they usually commit in one batch.
     let results = futures_join(app, &service, events).await;
     let failed = results.iter().filter(|r| r.is_err()).count();

@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::ingest::{Normalized, ingest};
+use crate::ratelimit::Refused;
 use crate::runner::RunError;
 use axum::Json;
 use axum::body::Body;
@@ -51,6 +52,7 @@ fn invalid(errors: Vec<String>) -> Response {
     responses(
         (status = 202, description = "Durably accepted", body = EnqueueAccepted),
         (status = 400, description = "Invalid event", body = EnqueueInvalid),
+        (status = 429, description = "Throttled: the key's events per second are spent; see Retry-After"),
         (status = 503, description = "Not saved; retry"),
     )
 )]
@@ -81,8 +83,8 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
     let Some(service) = catalog.service_for_key(&event.routing_key) else {
         return invalid(vec!["'routing_key' does not match any integration".into()]);
     };
-    if let Err(wait) = app.rate_limiter.check(event.routing_key.as_str()) {
-        return throttled(wait);
+    if let Err(r) = app.rate_limiter.take(event.routing_key.as_str(), 1) {
+        return refused(r, "event");
     }
     let (summary, details) = match &event.payload {
         Some(p) => (
@@ -120,6 +122,32 @@ pub async fn enqueue(State(app): State<AppState>, body: Body) -> Response {
             tracing::error!(action = ?event.action, error = %e, "event not saved");
             let body = json!({"status": "error", "message": "Event not saved; retry"});
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+/// A request its key's rate limit refuses: `429` to come back later, or
+/// `413` naming `field` when it carries more events than the key's bucket
+/// holds, so that no wait would let it through.
+pub(crate) fn refused(r: Refused, field: &str) -> Response {
+    match r {
+        Refused::Wait(wait) => throttled(wait),
+        Refused::Never { burst } => {
+            tracing::warn!(
+                burst,
+                field,
+                "request refused: more events than the key's burst"
+            );
+            super::error::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "more events than this integration key may send at once ({burst}, --events-burst): \
+                     send at most {burst} per request"
+                ),
+            )
+            .field(field)
+            .into_response()
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::alertmanager::service_for;
 use super::body::read_json;
 use super::error::ApiError;
-use super::events_v2::throttled;
+use super::events_v2::refused;
 use crate::AppState;
 use crate::ingest::{Normalized, ingest};
 use axum::Json;
@@ -14,7 +14,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use escalator_core::config::{IntegrationKind, Mapping};
-use escalator_core::events_v2::{EventAction, MAX_SUMMARY_CHARS};
+use escalator_core::details::{MAX_SUMMARY_CHARS, cap_chars};
+use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, RoutingKey};
 use escalator_core::rules::compile_expression;
 use serde_json::{Value, json};
@@ -44,7 +45,7 @@ pub fn map_event(mapping: &Mapping, body: &Value) -> Result<Normalized, ApiError
                 ),
             )
         })?;
-    let summary: String = summary.chars().take(MAX_SUMMARY_CHARS).collect();
+    let summary = cap_chars(summary, MAX_SUMMARY_CHARS);
     let dedup_key = eval("dedup_key", mapping.dedup_key.as_deref())?
         .map(|k| {
             DedupKey::parse(&k).map_err(|e| {
@@ -117,8 +118,8 @@ async fn receive_inner(app: &AppState, key: &str, body: Body) -> Result<Response
         )
     })?;
     let (catalog, service) = service_for(app, &key, IntegrationKind::Generic).await?;
-    if let Err(wait) = app.rate_limiter.check(key.as_str()) {
-        return Ok(throttled(wait));
+    if let Err(r) = app.rate_limiter.take(key.as_str(), 1) {
+        return Ok(refused(r, "body"));
     }
     let Some(mapping) = catalog
         .integration_for_key(&key)
