@@ -182,6 +182,11 @@ struct ServeArgs {
     /// Time from a request's headers to its answer (503 with Retry-After past it).
     #[arg(long, env = "ESCALATOR_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     request_timeout: escalator_core::duration::Duration,
+    /// How long the rules (or a generic webhook's mapping) may run for one
+    /// event; past it the event pages as if the unfinished rules had not
+    /// matched, and the incident records which ran out of time.
+    #[arg(long, env = "ESCALATOR_RULES_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
+    rules_timeout: std::time::Duration,
 }
 
 #[derive(Subcommand)]
@@ -234,6 +239,14 @@ fn std_duration(d: escalator_core::duration::Duration) -> std::time::Duration {
 
 fn parse_duration(s: &str) -> Result<escalator_core::duration::Duration, String> {
     escalator_core::duration::Duration::parse(s).map_err(|e| e.to_string())
+}
+
+/// A duration of at least one second, as a std one.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(s)?.as_secs() {
+        0 => Err("must be at least 1s".to_owned()),
+        secs => Ok(std::time::Duration::from_secs(secs)),
+    }
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -339,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     request_timeout: std_duration(a.request_timeout),
                     max_connections: a.max_connections as usize,
                 },
+                rules_timeout: a.rules_timeout,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -6,17 +6,19 @@
 //! or the store see the event.
 
 use crate::AppState;
+use crate::evaluator::Evaluator;
 use crate::runner::{Done, RunError, Work};
 use escalator_core::config::Service;
 use escalator_core::details;
 use escalator_core::directory::Catalog;
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::DedupKey;
-use escalator_core::rules::Decision;
+use escalator_core::rules::{Decision, Limits};
 use escalator_core::text;
 use jiff::Timestamp;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// An event in Escalator's own terms, whatever format it arrived in.
 #[derive(Clone, Debug)]
@@ -76,7 +78,9 @@ pub fn rule_view(event: &Normalized, dedup_key: &DedupKey) -> Value {
     v
 }
 
-/// Evaluates the rules in force for a trigger.
+/// Evaluates the rules in force for a trigger, here and now, within the
+/// default [`Limits`] (no time limit): for the CLI's dry run. The server
+/// goes through [`decide_in_time`].
 pub fn decide(
     catalog: &Catalog,
     service: &Service,
@@ -94,29 +98,84 @@ pub fn decide(
     )
 }
 
-/// The engine work for an event: cleaned, its dedup key (generated for a
-/// trigger without one), the rules' decision and its alert group.
+/// What the rules decided for an event within their time.
+#[derive(Debug)]
+pub struct Decided {
+    pub decision: Decision,
+    /// The time ran out: the rule running then (and any not reached) is in
+    /// `decision.errors` and counted as not matched.
+    pub timed_out: bool,
+}
+
+/// Evaluates the rules in force for a trigger off the async workers, within
+/// `evaluator`'s time. A rule that could not finish counts as not matched and
+/// is recorded in the decision's errors; the event is never dropped for it.
+pub async fn decide_in_time(
+    evaluator: &Evaluator,
+    catalog: Arc<Catalog>,
+    service: &Service,
+    event: &Normalized,
+    dedup_key: &DedupKey,
+) -> Option<Decided> {
+    if event.action != EventAction::Trigger || catalog.rules().is_empty() {
+        return None;
+    }
+    catalog.service_view(&service.id)?;
+    let view = rule_view(event, dedup_key);
+    let id = service.id.clone();
+    let now = Timestamp::now();
+    let evaluated = {
+        let catalog = catalog.clone();
+        evaluator
+            .run(move |limits: &Limits| {
+                let service = catalog.service_view(&id)?;
+                Some(catalog.rules().evaluate_with(&view, service, now, limits))
+            })
+            .await
+    };
+    let decision = match evaluated.value {
+        Some(decision) => decision?,
+        None if evaluated.timed_out => catalog.rules().not_evaluated(&format!(
+            "not evaluated: the rules did not run within {} s",
+            evaluator.timeout().as_secs()
+        )),
+        None => catalog
+            .rules()
+            .not_evaluated("not evaluated: the evaluation failed"),
+    };
+    Some(Decided {
+        decision,
+        timed_out: evaluated.timed_out,
+    })
+}
+
+/// The engine work for an event: its dedup key (generated for a trigger
+/// without one), what the rules decided and its alert group.
 pub fn work_for(
-    catalog: &Catalog,
     service: &Service,
     via: &str,
     event: Normalized,
-) -> (DedupKey, Work) {
-    let event = event.cleaned();
-    let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
-    let decision = decide(catalog, service, &event, &dedup_key);
+    dedup_key: DedupKey,
+    decision: Option<Decision>,
+) -> Work {
     let group = service.grouping.as_ref().map(|g| g.key(&event.details));
-    let work = Work::Event {
+    Work::Event {
         service: service.id.clone(),
         action: event.action,
-        dedup_key: dedup_key.clone(),
+        dedup_key,
         title: event.summary,
         details: event.details,
         actor: format!("{via}:{}", service.id),
         decision,
         group,
-    };
-    (dedup_key, work)
+    }
+}
+
+/// An event cleaned, with its dedup key (generated for a trigger without one).
+pub fn keyed(event: Normalized) -> (Normalized, DedupKey) {
+    let event = event.cleaned();
+    let dedup_key = event.dedup_key.clone().unwrap_or_else(random_dedup_key);
+    (event, dedup_key)
 }
 
 /// Hands the event to the engine; returns once it is durable, with its dedup key.
@@ -126,7 +185,25 @@ pub async fn ingest(
     via: &str,
     event: Normalized,
 ) -> Result<(DedupKey, Done), RunError> {
-    let (dedup_key, work) = work_for(&app.catalog(), service, via, event);
+    let (event, dedup_key) = keyed(event);
+    let decided = decide_in_time(&app.evaluator, app.catalog(), service, &event, &dedup_key).await;
+    if let Some(d) = decided.as_ref().filter(|d| d.timed_out) {
+        let stopped: Vec<&str> = d
+            .decision
+            .errors
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        tracing::warn!(
+            service = %service.id,
+            %dedup_key,
+            ?stopped,
+            timeout_s = app.evaluator.timeout().as_secs(),
+            "rules ran out of time; the event goes on as if they had not matched"
+        );
+    }
+    let decision = decided.map(|d| d.decision);
+    let work = work_for(service, via, event, dedup_key.clone(), decision);
     let done = app.runner.submit(work).await?;
     Ok((dedup_key, done))
 }

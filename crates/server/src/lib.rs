@@ -5,6 +5,7 @@
 pub mod api;
 mod background;
 mod channels;
+pub mod evaluator;
 mod handoff;
 mod html;
 pub mod ingest;
@@ -50,6 +51,8 @@ pub struct ServerOptions {
     pub breaker: escalator_notify::BreakerSettings,
     /// Time limits and the connection cap.
     pub limits: serve::Limits,
+    /// How long the rules (or a webhook mapping) may take for one event.
+    pub rules_timeout: Duration,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -154,6 +157,8 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         )),
         public_url: public_url.clone(),
         breakers: Arc::new(escalator_notify::Breakers::new(opts.breaker)),
+        evaluator: evaluator::Evaluator::per_core(opts.rules_timeout),
+        dry_runs: evaluator::Evaluator::new(1, opts.rules_timeout),
     };
     let runner = runner::Runner::new(
         store.clone(),

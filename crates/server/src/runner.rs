@@ -576,12 +576,11 @@ async fn observe(
     .await?;
     let mut events = Vec::with_capacity(changes.len());
     for change in &changes {
-        let (_, work) = crate::ingest::work_for(
-            catalog,
-            service,
-            "detector",
-            crate::ingest::detector_event(spec, change),
-        );
+        // Inside the runner, rules run inline: validate keeps each within its
+        // cost budget, and a detector changes state rarely.
+        let (event, key) = crate::ingest::keyed(crate::ingest::detector_event(spec, change));
+        let decision = crate::ingest::decide(catalog, service, &event, &key);
+        let work = crate::ingest::work_for(service, "detector", event, key, decision);
         prefetch(tx, batch, &[&work]).await?;
         if let Err(e) = Box::pin(apply(tx, &work, catalog, now, batch)).await? {
             return Ok(Err(e));

@@ -19,6 +19,11 @@ pub struct AppState {
     pub public_url: String,
     /// The notifier's circuit breakers, by destination.
     pub breakers: Arc<escalator_notify::Breakers>,
+    /// Runs rules and webhook mappings for events, off the async workers.
+    pub evaluator: crate::evaluator::Evaluator,
+    /// Runs dry runs of the rules (`POST /rules/evaluate`), one at a time:
+    /// apart from `evaluator`, so that they never take ingestion's places.
+    pub dry_runs: crate::evaluator::Evaluator,
 }
 
 impl AppState {

@@ -192,7 +192,12 @@ pub(super) fn unroll_in_literal_lists(expr: &mut IdedExpr) {
     });
 }
 
-fn call_expr(id: u64, func: &str, target: Option<IdedExpr>, args: Vec<IdedExpr>) -> IdedExpr {
+pub(super) fn call_expr(
+    id: u64,
+    func: &str,
+    target: Option<IdedExpr>,
+    args: Vec<IdedExpr>,
+) -> IdedExpr {
     IdedExpr {
         id,
         expr: Expr::Call(CallExpr {
@@ -374,7 +379,7 @@ pub(super) fn certainly_not_boolean(expr: &IdedExpr) -> Option<&'static str> {
 }
 
 /// The direct sub-expressions of `expr`, for the passes above.
-fn children(expr: &mut IdedExpr) -> Vec<&mut IdedExpr> {
+pub(super) fn children(expr: &mut IdedExpr) -> Vec<&mut IdedExpr> {
     use cel::common::ast::EntryExpr;
     match &mut expr.expr {
         Expr::Call(call) => call

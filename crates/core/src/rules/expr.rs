@@ -2,7 +2,8 @@
 //! evaluated many times over JSON variables. Shared by the rules and by the
 //! generic-webhook mapping. Pure: no clock, no I/O.
 
-use super::{ast, coalesce, json};
+use super::fuel::{self, Limits};
+use super::{ast, coalesce, cost, json, syntax};
 use cel::common::functions::Function;
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelNull, CelOptional, CelString, CelUInt, DYN_TYPE,
@@ -31,6 +32,13 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
             debug_assert!(declared.is_ok(), "{declared:?}");
         }
     }
+    let declared = env.add_overload(
+        fuel::TICK_FN,
+        fuel::TICK_FN,
+        vec![DYN_TYPE],
+        fuel::tick as Function,
+    );
+    debug_assert!(declared.is_ok(), "{declared:?}");
     Arc::new(env)
 });
 
@@ -75,6 +83,10 @@ pub struct Expression {
     ast: IdedExpr,
     /// Free variables, with where each is first named.
     variables: Vec<(String, Option<(usize, usize)>)>,
+    /// The estimated cost of one evaluation (see `rules/cost.rs`) and, when
+    /// it has a comprehension, where its costliest one starts.
+    cost: u64,
+    costliest_at: Option<(usize, usize)>,
 }
 
 /// Why an expression does not compile: the reason and, when known, the 1-based
@@ -123,12 +135,7 @@ pub fn compile_expression(expr: &str) -> Result<Expression, ExprError> {
                 .map(|at| line_column(expr, rewritten.original_offset(at)));
             let message = first.map_or_else(
                 || "the expression does not parse".to_owned(),
-                |e| {
-                    e.msg
-                        .strip_prefix("Syntax error: ")
-                        .unwrap_or(&e.msg)
-                        .to_owned()
-                },
+                |e| syntax::readable(&e.msg),
             );
             ExprError { position, message }
         })?;
@@ -148,10 +155,16 @@ pub fn compile_expression(expr: &str) -> Result<Expression, ExprError> {
         .into_iter()
         .map(|(name, id)| (name, position_of(id)))
         .collect();
+    // estimated on what runs, before the ticks that bound it are added
+    let cost = cost::estimate(&tree);
+    let costliest_at = cost::costliest_comprehension(&tree).and_then(|(id, _)| position_of(id));
+    fuel::add_ticks(&mut tree);
     Ok(Expression {
         source: expr.to_owned(),
         ast: tree,
         variables,
+        cost,
+        costliest_at,
     })
 }
 
@@ -184,24 +197,63 @@ impl Expression {
         }
     }
 
+    /// The estimated cost of one evaluation, in the unit of
+    /// [`cost::MAX_COST`](super::MAX_COST).
+    pub fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    /// Refuses an expression whose estimated cost is over `budget`, saying
+    /// both and pointing at its costliest comprehension.
+    pub fn check_cost(&self, budget: u64) -> Result<(), ExprError> {
+        if self.cost <= budget {
+            return Ok(());
+        }
+        Err(ExprError {
+            position: self.costliest_at,
+            message: format!(
+                "too costly to evaluate on every event: its estimated cost is {}, over the budget of {} \
+                 (each all/exists/exists_one/map/filter multiplies the cost of its body by the length of its list: \
+                 the number of elements of a list written in the rule, else {} for a list read from the event)",
+                thousands(self.cost),
+                thousands(budget),
+                cost::ASSUMED_LIST_SIZE,
+            ),
+        })
+    }
+
     /// Evaluates to a string: `None` when the value is absent (a missing field
     /// read without `??`) or null; numbers and booleans are formatted; a list
-    /// or a map is an error.
+    /// or a map is an error. Runs within the default [`Limits`].
     pub fn eval_string(
         &self,
         vars: &[(&str, &serde_json::Value)],
     ) -> Result<Option<String>, String> {
-        self.eval_with(&context(vars), string_of)
+        self.eval_string_with(vars, &Limits::default())
+    }
+
+    /// [`Self::eval_string`] within `limits`.
+    pub fn eval_string_with(
+        &self,
+        vars: &[(&str, &serde_json::Value)],
+        limits: &Limits,
+    ) -> Result<Option<String>, String> {
+        self.eval_with(&context(vars), limits, string_of)
     }
 
     /// Evaluates a condition: `None` when it reads an absent field or null.
+    /// Runs within the default [`Limits`].
     pub fn eval_bool(&self, vars: &[(&str, &serde_json::Value)]) -> Result<Option<bool>, String> {
-        self.eval_with(&context(vars), bool_of)
+        self.eval_with(&context(vars), &Limits::default(), bool_of)
     }
 
     /// The condition over an already built context: `Ok(None)` when absent.
-    pub(super) fn condition(&self, ctx: &Context<'_, '_>) -> Result<Option<bool>, String> {
-        self.eval_with(ctx, bool_of)
+    pub(super) fn condition(
+        &self,
+        ctx: &Context<'_, '_>,
+        limits: &Limits,
+    ) -> Result<Option<bool>, String> {
+        self.eval_with(ctx, limits, bool_of)
     }
 
     pub(super) fn tree(&self) -> &IdedExpr {
@@ -211,12 +263,19 @@ impl Expression {
     fn eval_with<R>(
         &self,
         ctx: &Context<'_, '_>,
+        limits: &Limits,
         read: impl FnOnce(&dyn Val) -> Result<Option<R>, String>,
     ) -> Result<Option<R>, String> {
-        match CelValue::resolve_val(&self.ast, ctx) {
-            Ok(value) => read(value.as_ref()),
-            Err(error) if is_absence(&error) => Ok(None),
-            Err(error) => Err(error.to_string()),
+        let (outcome, stopped) =
+            fuel::run(limits, || match CelValue::resolve_val(&self.ast, ctx) {
+                Ok(value) => read(value.as_ref()),
+                Err(error) if is_absence(&error) => Ok(None),
+                Err(error) => Err(super::errors::readable(&error)),
+            });
+        // cut short, whatever CEL made of the error (`stopped || true`)
+        match stopped {
+            Some(stopped) => Err(stopped.to_string()),
+            None => outcome,
         }
     }
 }
@@ -314,4 +373,17 @@ fn char_offset(text: &str, line: usize, column: usize) -> usize {
         .map(|l| l.chars().count())
         .sum();
     before + column - 1
+}
+
+/// `1234567` as `1 234 567`, as the README writes figures.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -27,15 +27,27 @@
 //! event is never dropped. `a ?? b` gives `b` when `a` is absent or null: see
 //! `rules/coalesce.rs` for how it is parsed and `ast::expand_coalesce` for
 //! what it becomes.
+//!
+//! Cost: a rule whose estimated cost per event is over [`MAX_COST`] is
+//! refused when it is compiled (`rules/cost.rs`), and each evaluation runs
+//! within [`Limits`] — a number of comprehension iterations and a stop flag
+//! the shell raises when its time runs out (`rules/fuel.rs`). A rule cut
+//! short is recorded in [`Decision::errors`] like any other failure.
 
 mod ast;
 mod coalesce;
+mod cost;
+mod errors;
 mod expr;
+mod fuel;
 mod json;
+mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use cost::{ASSUMED_LIST_SIZE, MAX_COST};
 pub use expr::{ExprError, Expression, compile_expression};
+pub use fuel::Limits;
 
 use crate::config::Target;
 use serde::{Deserialize, Serialize};
@@ -204,8 +216,9 @@ const _: fn() = || {
 
 /// Compiles every rule, reporting every fault at once: bad or duplicate ids,
 /// CEL syntax errors and misplaced `??` (with their position), unknown
-/// variables, conditions that cannot be true or false, a `start_level` of 0,
-/// an exception rule that suppresses.
+/// variables, conditions that cannot be true or false, conditions whose
+/// estimated cost is over [`MAX_COST`], a `start_level` of 0, an exception
+/// rule that suppresses.
 pub fn compile(rules: &[RuleSpec]) -> Result<CompiledRules, Vec<RuleError>> {
     let mut errors = Vec::new();
     let mut compiled = Vec::with_capacity(rules.len());
@@ -251,6 +264,10 @@ pub fn compile(rules: &[RuleSpec]) -> Result<CompiledRules, Vec<RuleError>> {
             ));
             continue;
         }
+        if let Err(e) = when.check_cost(MAX_COST) {
+            errors.push(error(e.position, e.message));
+            continue;
+        }
         compiled.push(CompiledRule {
             id: spec.id.clone(),
             exception: spec.exception,
@@ -275,15 +292,30 @@ impl CompiledRules {
         self.rules.is_empty()
     }
 
-    /// Runs every rule against one event. Never fails: a rule that errs is
-    /// recorded in [`Decision::errors`] and skipped. `event` and `service` are
-    /// JSON objects (see the module docs for their fields); `now` is given
-    /// to rules as an RFC 3339 UTC string.
+    /// Runs every rule against one event, each within the default
+    /// [`Limits`]. Never fails: a rule that errs is recorded in
+    /// [`Decision::errors`] and skipped. `event` and `service` are JSON
+    /// objects (see the module docs for their fields); `now` is given to
+    /// rules as an RFC 3339 UTC string.
     pub fn evaluate(
         &self,
         event: &serde_json::Value,
         service: &serde_json::Value,
         now: jiff::Timestamp,
+    ) -> Decision {
+        self.evaluate_with(event, service, now, &Limits::default())
+    }
+
+    /// [`Self::evaluate`], each rule within `limits`: a rule that runs out
+    /// of steps, or is running when `limits.stop` is raised, is recorded as
+    /// failed and does not match; the rules after it still run (once the
+    /// flag is up, any comprehension stops at its first element).
+    pub fn evaluate_with(
+        &self,
+        event: &serde_json::Value,
+        service: &serde_json::Value,
+        now: jiff::Timestamp,
+        limits: &Limits,
     ) -> Decision {
         let now = serde_json::Value::String(now.to_string());
         let ctx = expr::context(&[("event", event), ("service", service), ("now", &now)]);
@@ -291,7 +323,7 @@ impl CompiledRules {
         let mut exception_matched = false;
         let mut suppress = false;
         for rule in &self.rules {
-            match rule.when.condition(&ctx) {
+            match rule.when.condition(&ctx, limits) {
                 Ok(Some(true)) => {}
                 Ok(Some(false) | None) => continue,
                 Err(reason) => {
@@ -317,6 +349,20 @@ impl CompiledRules {
         }
         decision.suppressed = suppress && !exception_matched;
         decision
+    }
+
+    /// The decision when the rules could not be run at all (their time ran
+    /// out before they started): nothing matched, and every rule is recorded
+    /// as failed for `reason`. The event pages as if no rule applied.
+    pub fn not_evaluated(&self, reason: &str) -> Decision {
+        Decision {
+            errors: self
+                .rules
+                .iter()
+                .map(|rule| (rule.id.clone(), reason.to_owned()))
+                .collect(),
+            ..Decision::default()
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 //! Message templates (minijinja), one per audience, each making a `subject`
 //! and a `text`. Templates are user input: every render runs with a fuel
-//! budget and a recursion limit, and its output is cut to a bounded size.
+//! budget and a recursion limit, writes into a buffer that refuses to grow
+//! past [`MAX_OUTPUT`] (a render that would is an error, and a value too
+//! large to fit is never copied into it), and is then cut to
+//! [`MAX_SUBJECT`] or [`MAX_TEXT`]. [`compile`] also renders each template
+//! with sample values, so that one whose own constants make it too large or
+//! too slow (`{{ 'x' * 100000000 }}`) is refused when it is configured.
 //!
 //! Redaction is structural, not a filter: only responder templates are given
 //! the incident's details ([`ResponderView`]); stakeholder, executive and
@@ -25,6 +30,10 @@ pub const RECURSION_LIMIT: usize = 16;
 /// Longest subject and text kept, in bytes; the rest is cut.
 pub const MAX_SUBJECT: usize = 512;
 pub const MAX_TEXT: usize = 16 * 1024;
+/// Most a subject or a text may render to before it is cut: past this the
+/// render stops with an error (the notifier then falls back to the built-in
+/// words, so the page still goes out).
+pub const MAX_OUTPUT: usize = 64 * 1024;
 
 /// Who a message is for, which decides what its template may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -236,17 +245,7 @@ fn compiled(part: &'static str, source: &str) -> Result<Arc<Compiled>, TemplateE
     if let Some(c) = cached {
         return Ok(c);
     }
-    let mut env = environment();
-    env.add_template_owned(source.to_owned(), source.to_owned())
-        .map_err(|e| TemplateError::of(part, &e))?;
-    let reads_details = {
-        let t = env
-            .get_template(source)
-            .map_err(|e| TemplateError::of(part, &e))?;
-        let names = t.undeclared_variables(false);
-        DETAIL_NAMES.iter().any(|n| names.contains(*n))
-    };
-    let c = Arc::new(Compiled { env, reads_details });
+    let c = Arc::new(Compiled::new(part, source)?);
     let mut all = COMPILED.write().unwrap_or_else(|p| p.into_inner());
     if all.len() >= MAX_COMPILED {
         all.clear();
@@ -256,27 +255,181 @@ fn compiled(part: &'static str, source: &str) -> Result<Arc<Compiled>, TemplateE
 }
 
 impl Compiled {
+    /// `source` compiled in an environment of its own.
+    fn new(part: &'static str, source: &str) -> Result<Self, TemplateError> {
+        let mut env = environment();
+        env.add_template_owned(source.to_owned(), source.to_owned())
+            .map_err(|e| TemplateError::of(part, &e))?;
+        let reads_details = {
+            let t = env
+                .get_template(source)
+                .map_err(|e| TemplateError::of(part, &e))?;
+            let names = t.undeclared_variables(false);
+            DETAIL_NAMES.iter().any(|n| names.contains(*n))
+        };
+        Ok(Compiled { env, reads_details })
+    }
+
+    /// Renders into a buffer of at most [`MAX_OUTPUT`] bytes.
     fn render(
         &self,
         part: &'static str,
         source: &str,
         context: &minijinja::Value,
-    ) -> Result<String, TemplateError> {
-        self.env
+    ) -> Result<String, Failure> {
+        let mut out = Capped::default();
+        let rendered = self
+            .env
             .get_template(source)
-            .and_then(|t| t.render(context))
-            .map_err(|e| TemplateError::of(part, &e))
+            .and_then(|t| t.render_captured_to(context, &mut out).map(drop));
+        if out.overflowed {
+            return Err(Failure {
+                error: TemplateError {
+                    part,
+                    line: None,
+                    message: format!(
+                        "renders more than {} KB; a subject or a text may render at most that",
+                        MAX_OUTPUT / 1024
+                    ),
+                },
+                always: true,
+            });
+        }
+        rendered.map_err(|e| Failure {
+            error: TemplateError::of(part, &e),
+            always: e.kind() == minijinja::ErrorKind::OutOfFuel,
+        })?;
+        // minijinja writes whole `str`s: the bytes are UTF-8
+        String::from_utf8(out.bytes).map_err(|_| Failure {
+            error: TemplateError {
+                part,
+                line: None,
+                message: "renders invalid UTF-8".to_owned(),
+            },
+            always: false,
+        })
     }
 }
 
-/// Checks that both parts of a template compile.
-pub fn compile(spec: &TemplateSpec) -> Result<(), TemplateError> {
-    let env = environment();
-    for (part, source) in [("subject", &spec.subject), ("text", &spec.text)] {
-        env.template_from_str(source)
-            .map_err(|e| TemplateError::of(part, &e))?;
+/// A render that failed, and whether it is the template's own fault
+/// whatever the incident (too large, out of fuel) rather than the data's.
+struct Failure {
+    error: TemplateError,
+    always: bool,
+}
+
+impl From<TemplateError> for Failure {
+    fn from(error: TemplateError) -> Self {
+        Failure {
+            error,
+            always: false,
+        }
     }
-    Ok(())
+}
+
+/// A render's output, refusing any write that would take it past
+/// [`MAX_OUTPUT`] without copying any of it: a huge value fails as a whole.
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_OUTPUT {
+            self.overflowed = true;
+            return Err(std::io::Error::other("template output over its cap"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks that both parts of a template compile, and that rendered with
+/// sample values (a sample incident and event) neither part runs out of
+/// fuel nor renders past [`MAX_OUTPUT`]: such a template fails whatever the
+/// incident. Other render errors depend on the incident (a field it lacks)
+/// and are left to the render, which falls back to the built-in words.
+pub fn compile(spec: &TemplateSpec) -> Result<(), TemplateError> {
+    // Not through the cache: a template refused here must not stay in memory.
+    let subject = Compiled::new("subject", &spec.subject)?;
+    let text = Compiled::new("text", &spec.text)?;
+    let incident = sample::incident();
+    let details = sample::details();
+    let facts = sample::facts(&incident, &details);
+    match render_compiled(spec, &subject, &text, &facts) {
+        Err(Failure {
+            mut error,
+            always: true,
+        }) => {
+            error.message.push_str(" (rendered with sample values)");
+            Err(error)
+        }
+        _ => Ok(()),
+    }
+}
+
+mod sample {
+    //! What [`super::compile`] renders templates with: an incident as a
+    //! typical page would show it. No clock: its times are fixed.
+    use super::Facts;
+    use crate::engine::{Incident, Status};
+    use crate::ids::{DedupKey, IncidentId, PolicyId, ServiceId};
+    use crate::rules::Priority;
+    use jiff::Timestamp;
+
+    pub(super) fn incident() -> Incident {
+        let at = Timestamp::UNIX_EPOCH;
+        Incident {
+            id: IncidentId(1),
+            service: ServiceId::parse("sample-service").expect("a valid id"),
+            policy: PolicyId::parse("sample-policy").expect("a valid id"),
+            dedup_key: DedupKey::parse("sample").expect("a valid key"),
+            group_key: None,
+            title: "Sample incident".into(),
+            priority: Some(Priority::P1),
+            status: Status::Triggered,
+            level: 1,
+            round: 1,
+            level_started_at: at,
+            next_escalation_at: None,
+            alert_count: 1,
+            created_at: at,
+            updated_at: at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+        }
+    }
+
+    pub(super) fn details() -> serde_json::Value {
+        serde_json::json!({
+            "source": "sample-host",
+            "severity": "critical",
+            "labels": {"alertname": "Sample"},
+            "custom_details": {"message": "sample"},
+        })
+    }
+
+    pub(super) fn facts<'a>(incident: &'a Incident, details: &'a serde_json::Value) -> Facts<'a> {
+        Facts {
+            incident,
+            service_name: Some("Sample service"),
+            details,
+            url: "https://escalator.example/incidents/1",
+            level: 1,
+            round: 1,
+            event: "page",
+            update: Some("sample update"),
+            next_update_at: None,
+        }
+    }
 }
 
 /// A rendered message.
@@ -421,8 +574,21 @@ impl<'a> Facts<'a> {
 /// Renders `spec` for its audience: responders from the full view, everyone
 /// else from the redacted one.
 pub fn render(spec: &TemplateSpec, facts: &Facts) -> Result<Rendered, TemplateError> {
+    render_parts(spec, facts).map_err(|f| f.error)
+}
+
+fn render_parts(spec: &TemplateSpec, facts: &Facts) -> Result<Rendered, Failure> {
     let subject = compiled("subject", &spec.subject)?;
     let text = compiled("text", &spec.text)?;
+    render_compiled(spec, &subject, &text, facts)
+}
+
+fn render_compiled(
+    spec: &TemplateSpec,
+    subject: &Compiled,
+    text: &Compiled,
+    facts: &Facts,
+) -> Result<Rendered, Failure> {
     let context = if spec.audience.sees_details() {
         let mut view = facts.responder();
         if !subject.reads_details && !text.reads_details {
@@ -434,12 +600,12 @@ pub fn render(spec: &TemplateSpec, facts: &Facts) -> Result<Rendered, TemplateEr
     };
     let out = |c: &Compiled, part: &'static str, source: &str, max: usize| {
         let out = c.render(part, source, &context)?;
-        Ok::<_, TemplateError>(cut(out.trim(), max))
+        Ok::<_, Failure>(cut(out.trim(), max))
     };
     Ok(Rendered {
         // A subject is one line, whatever the template made of it.
-        subject: out(&subject, "subject", &spec.subject, MAX_SUBJECT)?.replace(['\r', '\n'], " "),
-        text: out(&text, "text", &spec.text, MAX_TEXT)?,
+        subject: out(subject, "subject", &spec.subject, MAX_SUBJECT)?.replace(['\r', '\n'], " "),
+        text: out(text, "text", &spec.text, MAX_TEXT)?,
         audience: spec.audience,
     })
 }

@@ -264,3 +264,68 @@ fn details_reach_a_responder_template_however_it_names_them() {
     let t = spec(Audience::Responder, "{{ details.source }}", "plain");
     assert_eq!(render(&t, &f).unwrap().subject, "db-1.internal");
 }
+
+#[test]
+fn a_string_repeated_past_the_output_cap_is_an_error_not_an_allocation_kept() {
+    let (i, d) = (incident(), details());
+    let t = spec(Audience::Responder, "{{ 'x' * 100000000 }}", "fine");
+    let e = render(&t, &facts(&i, &d)).unwrap_err();
+    assert_eq!(e.part, "subject");
+    assert_eq!(
+        e.message,
+        "renders more than 64 KB; a subject or a text may render at most that"
+    );
+    // many small writes stop at the cap too
+    let t = spec(
+        Audience::Responder,
+        "s",
+        "{% for a in range(20000) %}{{ 'y' * 100 }}{% endfor %}",
+    );
+    assert!(
+        render(&t, &facts(&i, &d))
+            .unwrap_err()
+            .message
+            .contains("64 KB")
+    );
+}
+
+#[test]
+fn compile_refuses_a_template_too_large_or_slow_whatever_the_incident() {
+    let t = spec(Audience::Responder, "{{ 'x' * 100000000 }}", "fine");
+    let e = compile(&t).unwrap_err();
+    assert_eq!(e.part, "subject");
+    assert!(
+        e.message.starts_with("renders more than 64 KB")
+            && e.message.ends_with("(rendered with sample values)"),
+        "{e}"
+    );
+    let t = spec(
+        Audience::Stakeholder,
+        "s",
+        "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
+    );
+    assert!(compile(&t).unwrap_err().message.contains("fuel"));
+}
+
+#[test]
+fn compile_leaves_errors_that_depend_on_the_incident_to_the_render() {
+    // sample values have no `n`: the render fails, but not for every incident
+    let t = spec(
+        Audience::Responder,
+        "{{ 'x' * custom_details.n }}",
+        "{{ custom_details.n + 1 }}",
+    );
+    assert_eq!(compile(&t), Ok(()));
+    // and an incident whose `n` asks for too much is refused at render
+    let i = incident();
+    let d = json!({"custom_details": {"n": 100_000_000}});
+    let e = render(&t, &facts(&i, &d)).unwrap_err();
+    assert!(e.message.contains("64 KB"), "{e}");
+}
+
+#[test]
+fn every_default_template_passes_compile() {
+    for a in Audience::ALL {
+        assert_eq!(compile(default_template(a)), Ok(()), "{a}");
+    }
+}

@@ -17,17 +17,17 @@ use escalator_core::config::{IntegrationKind, Mapping};
 use escalator_core::details::{MAX_SUMMARY_CHARS, cap_chars};
 use escalator_core::events_v2::EventAction;
 use escalator_core::ids::{DedupKey, RoutingKey};
-use escalator_core::rules::compile_expression;
+use escalator_core::rules::{Limits, compile_expression};
 use serde_json::{Value, json};
 
-/// The mapping applied to one body. Errors name the mapping field.
-pub fn map_event(mapping: &Mapping, body: &Value) -> Result<Normalized, ApiError> {
+/// The mapping applied to one body within `limits`. Errors name the mapping field.
+pub fn map_event(mapping: &Mapping, body: &Value, limits: &Limits) -> Result<Normalized, ApiError> {
     let vars = [("body", body)];
     let eval = |field: &str, expr: Option<&str>| -> Result<Option<String>, ApiError> {
         let Some(expr) = expr else { return Ok(None) };
         let compiled = compile_expression(expr)
             .map_err(|e| ApiError::internal(format!("mapping.{field}: {e}")))?;
-        compiled.eval_string(&vars).map_err(|e| {
+        compiled.eval_string_with(&vars, limits).map_err(|e| {
             ApiError::bad_field(
                 &format!("mapping.{field}"),
                 format!("mapping.{field} ({expr}) failed on this body: {e}"),
@@ -128,7 +128,23 @@ async fn receive_inner(app: &AppState, key: &str, body: Body) -> Result<Response
         return Err(ApiError::internal("generic integration without a mapping"));
     };
     let body = read_json(body).await?;
-    let event = map_event(&mapping, &body)?;
+    let mapped = app
+        .evaluator
+        .run(move |limits| map_event(&mapping, &body, limits))
+        .await;
+    let event = match mapped.value {
+        Some(event) if !mapped.timed_out => event?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "mapping_timeout",
+                format!(
+                    "the mapping did not finish within {} s",
+                    app.evaluator.timeout().as_secs()
+                ),
+            ));
+        }
+    };
     let (dedup_key, _) = ingest(app, &service, "generic", event).await?;
     Ok((
         StatusCode::ACCEPTED,

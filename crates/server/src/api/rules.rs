@@ -1,5 +1,10 @@
 //! `/api/v1/rules`: the rules in force with their review dates, and a dry run
 //! that shows what the rules would decide for an event without creating anything.
+//!
+//! The dry run is open to viewers: it reads, and it runs as ingestion does —
+//! within the rules' cost budget and time limit, on the blocking pool — but
+//! one at a time per node, apart from ingestion (`AppState::dry_runs`), so
+//! that nobody's dry runs can delay a page.
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json};
@@ -8,6 +13,7 @@ use crate::ingest::Normalized;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use escalator_core::auth::Role;
 use escalator_core::duration::Duration;
 use escalator_core::events_v2::EventAction;
@@ -110,8 +116,11 @@ pub fn event_for_evaluation(event: &Value) -> Normalized {
 }
 
 /// What the rules would decide for this event on this service. Creates nothing.
+/// `503 rules_timeout` when they do not finish within the server's rules time
+/// limit (ingestion would page with the unfinished rules counted as not matched).
 #[utoipa::path(post, path = "/rules/evaluate", tag = "rules", request_body = EvaluateRequest,
-    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 503, description = "The rules ran out of time", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn evaluate(
     State(app): State<AppState>,
@@ -134,7 +143,30 @@ pub async fn evaluate(
         .dedup_key
         .clone()
         .unwrap_or_else(|| DedupKey::parse("dry-run").expect("valid key"));
-    let decision = crate::ingest::decide(&catalog, service, &event, &key).unwrap_or_default();
+    let decided =
+        crate::ingest::decide_in_time(&app.dry_runs, catalog.clone(), service, &event, &key).await;
+    let decision = match decided {
+        Some(d) if d.timed_out => {
+            let unfinished: Vec<String> = d
+                .decision
+                .errors
+                .iter()
+                .map(|(rule, why)| format!("{rule} ({why})"))
+                .collect();
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rules_timeout",
+                format!(
+                    "the rules did not finish within {} s: {}; ingesting this event would page \
+                     with those rules counted as not matched",
+                    app.dry_runs.timeout().as_secs(),
+                    unfinished.join(", ")
+                ),
+            ));
+        }
+        Some(d) => d.decision,
+        None => Default::default(),
+    };
     let policy = catalog.policy(&service.escalation_policy);
     let levels = policy.map(|p| p.level_count()).unwrap_or(0);
     Ok(Json(json!({

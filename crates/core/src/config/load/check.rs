@@ -1150,7 +1150,8 @@ impl Checker {
         })
     }
 
-    /// A generic webhook's mapping: each field a CEL expression, checked by compiling it.
+    /// A generic webhook's mapping: each field a CEL expression, checked by
+    /// compiling it, within the rules' cost budget (it runs on every event).
     pub(super) fn mapping(&mut self, node: &Node, path: &str) -> Option<Mapping> {
         let f = self.fields(node, path, &Mapping::FIELDS)?;
         let expr = |this: &mut Self, key: &str, required: bool| -> Option<Option<String>> {
@@ -1164,8 +1165,10 @@ impl Checker {
             };
             let path = f.path(key);
             let text = this.text(n, &path)?.to_owned();
-            let checked =
-                crate::rules::compile_expression(&text).and_then(|e| e.check_variables(&["body"]));
+            let checked = crate::rules::compile_expression(&text).and_then(|e| {
+                e.check_variables(&["body"])?;
+                e.check_cost(crate::rules::MAX_COST)
+            });
             if let Err(e) = checked {
                 this.error(n.pos, &path, format!("invalid CEL expression: {e}"));
                 return None;

@@ -1226,3 +1226,33 @@ fn a_secret_written_out_is_refused_with_the_way_to_write_it() {
     );
     assert!(message.contains("${env:NAME}"), "{message}");
 }
+
+#[test]
+fn a_rule_or_a_mapping_too_costly_for_every_event_is_refused_where_it_is_written() {
+    let l: Vec<String> = (1..=50).map(|i| i.to_string()).collect();
+    let l = format!("[{}]", l.join(", "));
+    let nested = format!("{l}.all(a, {l}.all(b, {l}.all(c, a + b + c > 0)))");
+    let text = format!(
+        "{EXAMPLE}      - type: generic\n        key: \"abcdefabcdefabcdefabcdefabcdef12\"\n        mapping: {{summary: '{nested} ? \"many\" : \"few\"'}}\nrules:\n  - id: costly\n    when: '{nested}'\n    then: {{priority: P1}}\n"
+    );
+    let all = errors(&text);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let (line, column, path, message) = &all[0];
+    assert_eq!(
+        (*line, *column, path.as_str()),
+        (32, 28, "services[0].integrations[1].mapping.summary")
+    );
+    assert!(
+        message.starts_with("invalid CEL expression: at 1:")
+            && message.contains("over the budget of 100 000"),
+        "{message}"
+    );
+    let (line, column, path, message) = &all[1];
+    assert_eq!((*line, *column, path.as_str()), (35, 11, "rules[0].when"));
+    assert!(
+        message.starts_with(
+            "rule \"costly\": too costly to evaluate on every event: its estimated cost is 1 5"
+        ),
+        "{message}"
+    );
+}
