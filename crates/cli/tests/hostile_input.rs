@@ -239,8 +239,14 @@ async fn bidirectional_overrides_and_zero_width_characters_never_reach_a_title()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicated_json_key_is_refused_naming_it() {
+    for db in databases().await {
+        a_duplicated_json_key_is_refused_naming_it_on(&db).await;
+    }
+}
+
+async fn a_duplicated_json_key_is_refused_naming_it_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let viewer = token(&server.db, "viewer");
 
     // Trigger or resolve? Ambiguous: refused, not last-wins.
@@ -285,8 +291,14 @@ async fn a_duplicated_json_key_is_refused_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_bodies_past_512_kb_are_refused() {
+    for db in databases().await {
+        metrics_bodies_past_512_kb_are_refused_on(&db).await;
+    }
+}
+
+async fn metrics_bodies_past_512_kb_are_refused_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let responder = token(&server.db, "responder");
     let samples = |metric_len: usize| {
         json!({"samples": [{"service": "payments-api", "metric": "m".repeat(metric_len),

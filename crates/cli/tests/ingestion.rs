@@ -123,8 +123,14 @@ async fn incidents(server: &Server, token: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_pages_and_resolves_through_both_receivers() {
+    for db in databases().await {
+        a_real_alertmanager_pages_and_resolves_through_both_receivers_on(&db).await;
+    }
+}
+
+async fn a_real_alertmanager_pages_and_resolves_through_both_receivers_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let viewer = token(&server.db, "viewer");
     let am = start_alertmanager(&server).await;
 
@@ -204,12 +210,18 @@ async fn a_real_alertmanager_pages_and_resolves_through_both_receivers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_grouped_by_label_share_one_incident_until_the_last_resolves() {
+    for db in databases().await {
+        alerts_grouped_by_label_share_one_incident_until_the_last_resolves_on(&db).await;
+    }
+}
+
+async fn alerts_grouped_by_label_share_one_incident_until_the_last_resolves_on(db: &str) {
     let receiver = Receiver::start().await;
     let grouped = config(&receiver).replace(
         "    escalation_policy: p\n",
         "    escalation_policy: p\n    grouping: {by: [alertname, cluster], window: 5m}\n",
     );
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &grouped);
+    let server = Server::start(db, &grouped);
     let viewer = token(&server.db, "viewer");
     // Alertmanager groups by instance, so each alert reaches us on its own.
     let am = start_alertmanager(&server).await;
@@ -302,8 +314,14 @@ async fn alerts_grouped_by_label_share_one_incident_until_the_last_resolves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alertmanager_webhook_refuses_bad_input_and_changes_nothing() {
+    for db in databases().await {
+        the_alertmanager_webhook_refuses_bad_input_and_changes_nothing_on(&db).await;
+    }
+}
+
+async fn the_alertmanager_webhook_refuses_bad_input_and_changes_nothing_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let viewer = token(&server.db, "viewer");
     let url = server.url("/api/v1/integrations/alertmanager");
     let payload = |alerts: Value| json!({"version": "4", "status": "firing", "receiver": "r", "groupKey": "g", "alerts": alerts, "futureField": 1});
@@ -395,12 +413,14 @@ async fn the_alertmanager_webhook_refuses_bad_input_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_on_one_key_is_throttled_and_the_others_go_on() {
+    for db in databases().await {
+        a_storm_on_one_key_is_throttled_and_the_others_go_on_on(&db).await;
+    }
+}
+
+async fn a_storm_on_one_key_is_throttled_and_the_others_go_on_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start_with(
-        &escalator_store::testing::sqlite_url(),
-        &config(&receiver),
-        &["--events-rate-limit", "5"],
-    );
+    let server = Server::start_with(db, &config(&receiver), &["--events-rate-limit", "5"]);
     let event = |key: &str, n: usize| {
         json!({"routing_key": key, "event_action": "trigger", "dedup_key": format!("storm-{n}"),
             "payload": {"summary": "s", "source": "x", "severity": "info"}})
@@ -443,10 +463,16 @@ async fn a_storm_on_one_key_is_throttled_and_the_others_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_pagerduty_python_client_works_unchanged() {
+    for db in databases().await {
+        the_official_pagerduty_python_client_works_unchanged_on(&db).await;
+    }
+}
+
+async fn the_official_pagerduty_python_client_works_unchanged_on(db: &str) {
     let (ca, cert, key) = test_certificates();
     let receiver = Receiver::start().await;
     let server = Server::start_with(
-        &escalator_store::testing::sqlite_url(),
+        db,
         &config(&receiver),
         &[
             "--tls-cert",

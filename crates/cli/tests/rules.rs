@@ -92,8 +92,14 @@ async fn incident(server: &Server, token: &str, key: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_set_priority_start_level_mandatory_paths_and_suppress_noise() {
+    for db in databases().await {
+        rules_set_priority_start_level_mandatory_paths_and_suppress_noise_on(&db).await;
+    }
+}
+
+async fn rules_set_priority_start_level_mandatory_paths_and_suppress_noise_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let viewer = token(&server.db, "viewer");
 
     trigger(
@@ -226,8 +232,14 @@ async fn rules_set_priority_start_level_mandatory_paths_and_suppress_noise() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generic_webhook_is_mapped_with_cel() {
+    for db in databases().await {
+        a_generic_webhook_is_mapped_with_cel_on(&db).await;
+    }
+}
+
+async fn a_generic_webhook_is_mapped_with_cel_on(db: &str) {
     let receiver = Receiver::start().await;
-    let server = Server::start(&escalator_store::testing::sqlite_url(), &config(&receiver));
+    let server = Server::start(db, &config(&receiver));
     let viewer = token(&server.db, "viewer");
     let url = server.url(&format!("/api/v1/integrations/generic/{GENERIC_KEY}"));
     let r = server.http.post(&url).json(&json!({"title": "Queue backed up", "id": "q-1", "level": "warning", "state": "alerting"})).send().await.unwrap();
