@@ -13,22 +13,10 @@ const AM_KEY: &str = "fedcba9876543210fedcba9876543210";
 const GENERIC_KEY: &str = "abcdefabcdefabcdefabcdefabcdef12";
 
 fn config(receiver: &Receiver) -> String {
-    format!(
-        r#"users:
-  - id: alice
-    contact_methods:
-      - {{id: hook, type: webhook, url: "{url}"}}
-escalation_policies:
-  - id: p
-    levels:
-      - targets: [{{user: alice}}]
-        escalate_after: 1h
-services:
-  - id: payments-api
-    escalation_policy: p
-    integrations:
-      - {{type: events_v2, key: "{KEY}"}}
-      - type: generic
+    alice_config(
+        receiver,
+        &format!(
+            r#"      - type: generic
         key: "{GENERIC_KEY}"
         mapping: {{summary: 'body.title', dedup_key: 'body.id'}}
   - id: clusters
@@ -36,8 +24,8 @@ services:
     grouping: {{by: [cluster], window: 5m}}
     integrations:
       - {{type: alertmanager, key: "{AM_KEY}"}}
-"#,
-        url = receiver.url("/alice")
+"#
+        ),
     )
 }
 

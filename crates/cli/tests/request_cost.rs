@@ -14,27 +14,15 @@ const AM_KEY: &str = "fedcba9876543210fedcba9876543210";
 const GENERIC_KEY: &str = "abcdefabcdefabcdefabcdefabcdef01";
 
 fn config(receiver: &Receiver) -> String {
-    format!(
-        r#"users:
-  - id: alice
-    contact_methods:
-      - {{id: hook, type: webhook, url: "{url}"}}
-escalation_policies:
-  - id: p
-    levels:
-      - targets: [{{user: alice}}]
-        escalate_after: 1h
-services:
-  - id: payments-api
-    escalation_policy: p
-    integrations:
-      - {{type: events_v2, key: "{KEY}"}}
-      - {{type: alertmanager, key: "{AM_KEY}"}}
+    alice_config(
+        receiver,
+        &format!(
+            r#"      - {{type: alertmanager, key: "{AM_KEY}"}}
       - type: generic
         key: "{GENERIC_KEY}"
         mapping: {{summary: 'body.title', dedup_key: 'body.id'}}
-"#,
-        url = receiver.url("/alice")
+"#
+        ),
     )
 }
 

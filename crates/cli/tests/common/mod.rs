@@ -381,6 +381,30 @@ where
     }
 }
 
+/// Alice's webhook at `receiver` pages for service `payments-api`, which
+/// takes Events API v2 with [`KEY`]; `more` follows that integration line
+/// (further integrations, then other services or sections).
+pub fn alice_config(receiver: &Receiver, more: &str) -> String {
+    format!(
+        r#"users:
+  - id: alice
+    contact_methods:
+      - {{id: hook, type: webhook, url: "{url}"}}
+escalation_policies:
+  - id: p
+    levels:
+      - targets: [{{user: alice}}]
+        escalate_after: 1h
+services:
+  - id: payments-api
+    escalation_policy: p
+    integrations:
+      - {{type: events_v2, key: "{KEY}"}}
+{more}"#,
+        url = receiver.url("/alice")
+    )
+}
+
 /// A configuration: alice at level 1, bob at level 2, both by webhook to `receiver`.
 pub fn two_level_config(receiver: &Receiver, escalate_after: &str) -> String {
     format!(
