@@ -632,15 +632,19 @@ async fn a_user_who_asks_is_told_when_their_shift_starts_once() {
 
 async fn a_user_who_asks_is_told_when_their_shift_starts_once_on(db: &str) {
     let receiver = Receiver::start().await;
+    let (twilio_url, messages) = twilio_accepting().await;
     // A shift that started half a minute ago, in UTC.
     let start = jiff::tz::TimeZone::UTC
         .to_datetime(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(30));
     let config = format!(
-        r#"users:
+        r#"channels:
+  twilio: {{api_url: "{twilio_url}", account_sid: AC123, auth_token: "${{env:TEST_TWILIO_TOKEN}}", from: "+15005550006"}}
+users:
   - id: henry
     handoff_notice: true
     contact_methods:
       - {{id: hook, type: webhook, url: "{url}"}}
+      - {{id: phone, type: sms, number: "+4915112345678"}}
 schedules:
   - id: night
     time_zone: UTC
@@ -663,7 +667,8 @@ services:
         url = receiver.url("/henry"),
         start = start.strftime("%Y-%m-%dT%H:%M:%S"),
     );
-    let mut server = Server::start(db, &config);
+    let mut server =
+        Server::start_with_env(db, &config, &[], &[("TEST_TWILIO_TOKEN", "twilio-token")]);
     let notice = eventually(Duration::from_secs(10), "hand-off notice", || async {
         receiver.received().into_iter().next()
     })
@@ -675,6 +680,10 @@ services:
         notice.body["shift"]["source"],
         json!({"kind": "layer", "layer": "daily"})
     );
+    eventually(Duration::from_secs(10), "hand-off SMS", || async {
+        (!messages.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
     // A restart does not tell henry again.
     server.restart();
     let viewer = token(&server.db, "viewer");
@@ -686,5 +695,14 @@ services:
         receiver.received().len(),
         1,
         "one notice per shift, across restarts"
+    );
+    // Every contact method hears it, not only webhooks: the SMS too, once.
+    let sms = messages.lock().unwrap().clone();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let body = &sms[0].iter().find(|(k, _)| k == "Body").unwrap().1;
+    assert!(body.starts_with("Your shift on night starts now"), "{body}");
+    assert!(
+        !body.contains("Reply"),
+        "a notice asks for no answer: {body}"
     );
 }

@@ -148,6 +148,12 @@ pub fn email_message(from: &Mailbox, page: &Page) -> Result<Message, String> {
 
 /// The plain-text body: the page text, then the links.
 pub fn email_body(page: &Page) -> String {
+    if page.notice {
+        return format!(
+            "{}\n\nOpen: {}\n\n-- \nEscalator: a notice for {}.\n",
+            page.text, page.incident.url, page.user,
+        );
+    }
     if page.informational {
         return format!(
             "{}\n\nOpen the incident: {}\n\n-- \nEscalator: {} is kept informed of this incident.\n",

@@ -65,23 +65,6 @@ pub fn retry_span() -> Duration {
     (1..MAX_ATTEMPTS).map(backoff).sum()
 }
 
-/// Every channel adapter, chosen by a notification's channel name.
-#[derive(Clone)]
-pub struct Channels {
-    pub webhook: WebhookSender,
-}
-
-impl Channels {
-    pub async fn deliver(&self, msg: &Message) -> SendResult {
-        match msg.channel.as_str() {
-            "webhook" => self.webhook.send(msg).await,
-            other => SendResult::Permanent {
-                error: format!("no adapter for channel {other:?}"),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,9 @@ pub struct Page {
     /// A stakeholder message: adapters leave out acknowledge links, buttons
     /// and key presses, since its reader is informed, not paged.
     pub informational: bool,
+    /// A notice about no incident (a hand-off): `incident` holds only its
+    /// title and link, and adapters show no incident number or facts.
+    pub notice: bool,
 }
 
 impl Page {
@@ -85,7 +88,37 @@ impl Page {
             webhook_body: Vec::new(),
             status_callback: None,
             informational: false,
+            notice: false,
         }
+    }
+
+    /// An informational notice about no incident (a shift starting): `title`
+    /// heads it and links to `url`; `text` says the rest.
+    pub fn notice(
+        to: &Recipient<'_>,
+        address: impl Into<String>,
+        idempotency_key: impl Into<String>,
+        title: &str,
+        text: &str,
+        url: &str,
+    ) -> Self {
+        let incident = PageIncident {
+            id: 0,
+            title: title.to_owned(),
+            status: String::new(),
+            service: String::new(),
+            level: 0,
+            round: 0,
+            priority: None,
+            url: url.to_owned(),
+        };
+        Self {
+            subject: title.to_owned(),
+            text: text.to_owned(),
+            notice: true,
+            ..Self::new(incident, to, address, idempotency_key, url)
+        }
+        .informational()
     }
 
     pub fn with_webhook_body(mut self, body: Vec<u8>) -> Self {
@@ -168,6 +201,50 @@ mod tests {
         assert_eq!(
             default_text(&incident(None)),
             "Incident #4821 on checkout is triggered: Checkout latency high. Level 2, round 1."
+        );
+    }
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+
+    fn notice() -> Page {
+        let to = Recipient {
+            user: "henry",
+            contact_method: "dm",
+            level: 0,
+            round: 0,
+        };
+        Page::notice(
+            &to,
+            "U024BE7LH",
+            "handoff-night-henry-1-dm",
+            "On call: night",
+            "Your shift on night starts now.",
+            "https://escalator.example/api/v1/schedules/night/oncall",
+        )
+    }
+
+    #[test]
+    fn a_notice_shows_no_incident_and_asks_for_nothing() {
+        let page = notice();
+        assert!(page.informational && page.notice);
+        let slack = crate::slack_message(&page).to_string();
+        assert!(!slack.contains("#0"), "{slack}");
+        assert!(!slack.contains("\"actions\""), "{slack}");
+        assert!(slack.contains("On call: night"), "{slack}");
+        let teams = crate::teams_message(&page).to_string();
+        assert!(
+            !teams.contains("#0") && !teams.contains("FactSet"),
+            "{teams}"
+        );
+        assert!(!teams.contains("Acknowledge"), "{teams}");
+        assert_eq!(crate::sms_body(&page), "Your shift on night starts now.");
+        let email = crate::email_body(&page);
+        assert!(
+            !email.contains("Acknowledge") && !email.contains("incident"),
+            "{email}"
         );
     }
 }

@@ -87,12 +87,16 @@ impl Channel for SlackChannel {
 pub fn slack_message(page: &Page) -> Value {
     let inc = &page.incident;
     let id = inc.id.to_string();
-    let headline = format!(
-        "*<{}|#{} {}>*",
-        escape(&inc.url),
-        inc.id,
-        escape(&inc.title)
-    );
+    let headline = if page.notice {
+        format!("*<{}|{}>*", escape(&inc.url), escape(&inc.title))
+    } else {
+        format!(
+            "*<{}|#{} {}>*",
+            escape(&inc.url),
+            inc.id,
+            escape(&inc.title)
+        )
+    };
     let section = truncate(
         &format!("{headline}\n{}", escape(&page.text)),
         SECTION_TEXT_MAX,

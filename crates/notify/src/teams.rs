@@ -71,7 +71,19 @@ pub fn teams_message(page: &Page) -> Value {
         actions
             .push(json!({"type": "Action.OpenUrl", "title": "Acknowledge", "url": page.ack_url}));
     }
-    actions.push(json!({"type": "Action.OpenUrl", "title": "Open incident", "url": inc.url}));
+    let (heading, open) = if page.notice {
+        (inc.title.clone(), "Open")
+    } else {
+        (format!("#{} {}", inc.id, inc.title), "Open incident")
+    };
+    actions.push(json!({"type": "Action.OpenUrl", "title": open, "url": inc.url}));
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": heading, "size": "Large", "weight": "Bolder", "wrap": true}),
+        json!({"type": "TextBlock", "text": page.text, "wrap": true}),
+    ];
+    if !page.notice {
+        body.push(json!({"type": "FactSet", "facts": facts}));
+    }
     json!({
         "type": "message",
         "attachments": [{
@@ -81,17 +93,7 @@ pub fn teams_message(page: &Page) -> Value {
                 "type": "AdaptiveCard",
                 "version": "1.4",
                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "body": [
-                    {
-                        "type": "TextBlock",
-                        "text": format!("#{} {}", inc.id, inc.title),
-                        "size": "Large",
-                        "weight": "Bolder",
-                        "wrap": true,
-                    },
-                    {"type": "TextBlock", "text": page.text, "wrap": true},
-                    {"type": "FactSet", "facts": facts},
-                ],
+                "body": body,
                 "actions": actions,
             },
         }],

@@ -15,6 +15,45 @@ use escalator_notify::{
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The adapters for the configuration in force, shared by the notifier and
+/// the hand-off notices, rebuilt when a new revision is applied; the circuit
+/// breakers outlive them.
+pub struct ChannelCache {
+    webhook: WebhookSender,
+    public_url: String,
+    breakers: Arc<Breakers>,
+    built: std::sync::Mutex<Option<(i64, Arc<ChannelSet>)>>,
+}
+
+impl ChannelCache {
+    pub fn new(webhook: WebhookSender, public_url: String, breakers: Arc<Breakers>) -> Self {
+        Self {
+            webhook,
+            public_url,
+            breakers,
+            built: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The adapters for `catalog`'s configuration.
+    pub fn for_catalog(&self, catalog: &escalator_core::directory::Catalog) -> Arc<ChannelSet> {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        match &*built {
+            Some((revision, set)) if *revision == catalog.revision() => set.clone(),
+            _ => {
+                let set = Arc::new(build(
+                    &catalog.config().channels,
+                    &self.webhook,
+                    &self.public_url,
+                    self.breakers.clone(),
+                ));
+                *built = Some((catalog.revision(), set.clone()));
+                set
+            }
+        }
+    }
+}
+
 /// How long one send may take on any channel.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,12 +1,15 @@
 //! Hand-off notices: a user with `handoff_notice: true` is told on every
-//! contact method when one of their shifts starts. The notice is claimed in
+//! contact method (webhook, email, Slack, Teams, SMS, voice: the same
+//! channels and breakers as pages) when one of their shifts starts. The notice is claimed in
 //! the database first, so one node sends it once; it is informational, so a
 //! send that fails is logged, not retried (pages go through the outbox).
 
 use crate::SharedCatalog;
-use escalator_notify::{Channels, Message, Recipient, SendResult, handoff_body};
+use crate::channels::ChannelCache;
+use escalator_notify::{Dispatch, Page, Recipient, SendResult, handoff_body};
 use escalator_store::Store;
 use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A shift that started longer ago than this gets no notice (after downtime, say).
@@ -19,15 +22,22 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 pub struct Handoffs {
     store: Store,
     catalog: SharedCatalog,
-    channels: Channels,
+    channels: Arc<ChannelCache>,
+    public_url: String,
 }
 
 impl Handoffs {
-    pub fn new(store: Store, catalog: SharedCatalog, channels: Channels) -> Self {
+    pub fn new(
+        store: Store,
+        catalog: SharedCatalog,
+        channels: Arc<ChannelCache>,
+        public_url: String,
+    ) -> Self {
         Self {
             store,
             catalog,
             channels,
+            public_url,
         }
     }
 
@@ -113,18 +123,29 @@ impl Handoffs {
                             continue;
                         }
                     };
-                    let msg = Message {
-                        channel: cm.kind.type_name().to_owned(),
-                        address,
-                        idempotency_key: key,
-                        body: body.to_string().into_bytes(),
-                    };
-                    match self.channels.deliver(&msg).await {
-                        SendResult::Delivered { .. } => {
-                            tracing::info!(schedule = %schedule.id, user = %user.id, "hand-off notice sent")
+                    let title = format!("On call: {}", schedule.id);
+                    let text = format!(
+                        "Your shift on {} starts now ({} to {}).",
+                        schedule.id, shift.start, shift.end
+                    );
+                    let url = format!(
+                        "{}/api/v1/schedules/{}/oncall",
+                        self.public_url, schedule.id
+                    );
+                    let page = Page::notice(&to, address, key, &title, &text, &url)
+                        .with_webhook_body(body.to_string().into_bytes());
+                    let channels = self.channels.for_catalog(&catalog);
+                    match channels.send(cm.kind.type_name(), &page, now).await {
+                        Dispatch::Done(SendResult::Delivered { .. }) => {
+                            tracing::info!(schedule = %schedule.id, user = %user.id, contact_method = %cm.id, "hand-off notice sent")
                         }
-                        SendResult::Transient { error } | SendResult::Permanent { error } => {
-                            tracing::warn!(schedule = %schedule.id, user = %user.id, "hand-off notice not delivered: {error}")
+                        Dispatch::Done(
+                            SendResult::Transient { error } | SendResult::Permanent { error },
+                        ) => {
+                            tracing::warn!(schedule = %schedule.id, user = %user.id, contact_method = %cm.id, "hand-off notice not delivered: {error}")
+                        }
+                        Dispatch::Held(held) => {
+                            tracing::warn!(schedule = %schedule.id, user = %user.id, contact_method = %cm.id, breaker = %held.breaker, "hand-off notice not sent: circuit open")
                         }
                     }
                 }

@@ -23,7 +23,7 @@ pub use state::{AppState, SharedCatalog, load_catalog};
 
 use anyhow::Context;
 use escalator_core::config::Config;
-use escalator_notify::{Channels, WebhookSender};
+use escalator_notify::WebhookSender;
 use escalator_store::{Dialect, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -170,14 +170,16 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let mut background = background::Background::default();
     background.spawn("runner", runner.run());
     let webhook = WebhookSender::new(webhook_secret.into_bytes(), channels::SEND_TIMEOUT)?;
-    let channels_for_handoffs = Channels {
-        webhook: webhook.clone(),
-    };
-    let notifier = notifier::Notifier::new(&state, webhook, notifier_wake.clone());
+    let channels = Arc::new(channels::ChannelCache::new(
+        webhook,
+        public_url.clone(),
+        state.breakers.clone(),
+    ));
+    let notifier = notifier::Notifier::new(&state, channels.clone(), notifier_wake.clone());
     background.spawn("notifier", notifier.run());
     background.spawn(
         "hand-off notifier",
-        handoff::Handoffs::new(store.clone(), catalog.clone(), channels_for_handoffs).run(),
+        handoff::Handoffs::new(store.clone(), catalog.clone(), channels, public_url.clone()).run(),
     );
 
     // Several nodes on one PostgreSQL: hear about work the others commit.

@@ -3,6 +3,7 @@
 //! outcome — sent, retry later with backoff, failed, or cancelled when the
 //! incident no longer needs it. Each attempt lands on the incident timeline.
 
+use crate::channels::ChannelCache;
 use crate::links::{LINK_LIFETIME, LinkSigner, incident_url};
 use crate::runner::{Done, RunnerHandle, Work, sleep_until};
 use crate::state::SharedCatalog;
@@ -12,15 +13,14 @@ use escalator_core::engine::{Incident, Status};
 use escalator_core::ids::IncidentId;
 use escalator_core::templates::{Audience, Facts, default_template, for_audience, render};
 use escalator_notify::{
-    Breakers, ChannelSet, Dispatch, Held, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult,
-    WebhookSender, backoff, retry_span, webhook_body,
+    ChannelSet, Dispatch, Held, MAX_ATTEMPTS, Page, PageIncident, Recipient, SendResult, backoff,
+    retry_span, webhook_body,
 };
 use escalator_store::{IncidentRow, OutboxItem, Outcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -50,11 +50,8 @@ pub struct Notifier {
     runner: RunnerHandle,
     /// The configuration in force: which channels exist and how to reach them.
     catalog: SharedCatalog,
-    webhook: WebhookSender,
-    /// The adapters built for one configuration revision.
-    channels: Mutex<Option<(i64, Arc<ChannelSet>)>>,
-    /// The circuit breakers, by destination; they outlive the adapters.
-    breakers: Arc<Breakers>,
+    /// The adapters for the configuration in force (shared with hand-offs).
+    channels: Arc<ChannelCache>,
     links: LinkSigner,
     public_url: String,
     wake: Arc<Notify>,
@@ -62,14 +59,12 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier for the node whose shared parts are in `app`.
-    pub fn new(app: &crate::AppState, webhook: WebhookSender, wake: Arc<Notify>) -> Self {
+    pub fn new(app: &crate::AppState, channels: Arc<ChannelCache>, wake: Arc<Notify>) -> Self {
         Self {
             store: app.store.clone(),
             runner: app.runner.clone(),
             catalog: app.catalog.clone(),
-            webhook,
-            channels: Mutex::new(None),
-            breakers: app.breakers.clone(),
+            channels,
             links: app.links.clone(),
             public_url: app.public_url.clone(),
             wake,
@@ -263,24 +258,9 @@ impl Notifier {
         SignedDuration::from_secs(interval.as_secs() as i64)
     }
 
-    /// The channel adapters for the configuration in force, rebuilt when a
-    /// new revision is applied.
+    /// The channel adapters for the configuration in force.
     fn channel_set(&self) -> Arc<ChannelSet> {
-        let catalog = self.catalog();
-        let mut cached = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        match &*cached {
-            Some((revision, set)) if *revision == catalog.revision() => set.clone(),
-            _ => {
-                let set = Arc::new(crate::channels::build(
-                    &catalog.config().channels,
-                    &self.webhook,
-                    &self.public_url,
-                    self.breakers.clone(),
-                ));
-                *cached = Some((catalog.revision(), set.clone()));
-                set
-            }
-        }
+        self.channels.for_catalog(&self.catalog())
     }
 
     /// Sends one page for `items` (several only for one phone number: one
