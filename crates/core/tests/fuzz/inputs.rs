@@ -23,16 +23,20 @@ pub fn config(default: u32) -> Config {
     }
 }
 
-/// What one input may cost, in a debug build on a busy machine. Far above
-/// the microseconds a sane input takes: only a hang or a blow-up trips it.
+/// What one input may cost, in a debug build on a busy machine: far above
+/// what a sane input takes, so only a hang or a blow-up trips it.
 pub const BUDGET: Duration = Duration::from_secs(10);
+/// The most memory one input may hold at once.
+pub const MAX_BYTES: usize = 256 * 1024 * 1024;
 
-/// Runs `f`, failing if it took longer than [`BUDGET`].
+/// Runs `f`, failing if it took longer than [`BUDGET`] or held more than
+/// [`MAX_BYTES`].
 pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
-    let out = f();
+    let (out, bytes) = crate::meter::peak_bytes(f);
     let took = start.elapsed();
     assert!(took < BUDGET, "{what} took {took:?}");
+    assert!(bytes < MAX_BYTES, "{what} held {bytes} bytes");
     out
 }
 

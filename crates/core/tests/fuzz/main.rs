@@ -10,4 +10,10 @@
 mod config;
 mod events_v2;
 mod inputs;
+mod meter;
 mod regressions;
+mod rules;
+mod templates;
+
+#[global_allocator]
+static METER: meter::Meter = meter::Meter;

@@ -85,3 +85,125 @@ fn many_aliases_of_a_large_node_load_in_linear_time() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// CEL: deep expression trees overflow the stack of a server thread.
+
+/// CEL conditions and mappings whose tree is a long chain (`1 + 1 + …`,
+/// `event.a.a.a…`) overflow a 2 MiB worker stack when compiled
+/// (`rules::ast::expand_coalesce` and the other passes recurse per node) or
+/// evaluated (`cel`'s `resolve_val` recurses per node); the parser's
+/// recursion limit only counts brackets. The process aborts: on a 2 MiB
+/// stack from about 100 links in a debug build and 800–1 600 in a release
+/// build (`1 + 1 + …` of 1 600 terms is 6.4 KB of text). Until a depth
+/// limit in `rules::compile_expression` refuses them, the fuzzers keep
+/// generated chains below [`SAFE_CHAIN`].
+pub const KNOWN_DEEP_CEL_OVERFLOWS: bool = true;
+pub const SAFE_CHAIN: usize = 40;
+
+fn cel_chain_in_child(shape: crate::rules::Long, n: usize) {
+    if !crate::meter::in_child() {
+        return;
+    }
+    let when = shape.text(n);
+    crate::meter::on_worker_stack(|| {
+        let _ = crate::rules::check_rule(&when, &json!({"a": 1}), &json!({}));
+    });
+}
+
+#[test]
+#[ignore = "run in a child process by cel_long_chains_are_refused_or_evaluated"]
+fn child_cel_sum_of_3000_terms() {
+    cel_chain_in_child(crate::rules::Long::Sum, 3000);
+}
+
+#[test]
+#[ignore = "run in a child process by cel_long_chains_are_refused_or_evaluated"]
+fn child_cel_path_of_3000_fields() {
+    cel_chain_in_child(crate::rules::Long::Path, 3000);
+}
+
+#[test]
+#[ignore = "run in a child process by cel_long_chains_are_refused_or_evaluated"]
+fn child_cel_index_of_3000_keys() {
+    cel_chain_in_child(crate::rules::Long::Index, 3000);
+}
+
+#[test]
+#[ignore = "run in a child process by cel_long_chains_are_refused_or_evaluated"]
+fn child_cel_concat_of_5000_strings() {
+    cel_chain_in_child(crate::rules::Long::Concat, 5000);
+}
+
+#[test]
+#[ignore = "finding: core/src/rules/expr.rs `compile_expression` has no limit on the depth of the tree (stack overflow in rules/ast.rs passes and cel's resolve_val)"]
+fn cel_long_chains_are_refused_or_evaluated() {
+    for child in [
+        "regressions::child_cel_sum_of_3000_terms",
+        "regressions::child_cel_path_of_3000_fields",
+        "regressions::child_cel_index_of_3000_keys",
+        "regressions::child_cel_concat_of_5000_strings",
+    ] {
+        assert_eq!(crate::meter::child_survives(child), Ok(()), "{child}");
+    }
+}
+
+#[test]
+fn cel_chains_below_the_known_limit_are_evaluated() {
+    for shape in crate::rules::Long::ALL {
+        let when = shape.text(SAFE_CHAIN);
+        crate::meter::on_worker_stack(|| {
+            crate::rules::check_rule(&when, &json!({"a": 1}), &json!({})).unwrap();
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Templates: fuel bounds instructions, not memory.
+
+/// minijinja's fuel counts instructions, not bytes: `indent(width)` makes a
+/// string of `width` spaces (a panic for `usize::MAX`, a failed allocation —
+/// an abort — for 100 GB), and a loop or a `join` builds output far past
+/// the 16 KiB kept before it is cut (22 GB within the fuel seen here).
+pub const KNOWN_TEMPLATE_MEMORY_UNBOUNDED: bool = true;
+
+#[test]
+#[ignore = "finding: core/src/templates/mod.rs renders with minijinja's `indent` filter unbounded: `capacity overflow` panic"]
+fn an_indent_wider_than_memory_is_an_error_not_a_panic() {
+    let got = std::panic::catch_unwind(|| {
+        crate::templates::render_text("{{ title|indent(18446744073709551615) }}")
+    });
+    assert!(matches!(got, Ok(Err(_))), "{got:?}");
+}
+
+#[test]
+#[ignore = "run in a child process by an_indent_too_large_to_allocate_is_an_error_not_an_abort"]
+fn child_template_indent_of_100_gb() {
+    if crate::meter::in_child() {
+        let _ = crate::templates::render_text("{{ title|indent(100000000000) }}");
+    }
+}
+
+#[test]
+#[ignore = "finding: core/src/templates/mod.rs: `indent(100000000000)` aborts the process (memory allocation of 100000000000 bytes failed)"]
+fn an_indent_too_large_to_allocate_is_an_error_not_an_abort() {
+    let child = "regressions::child_template_indent_of_100_gb";
+    assert_eq!(crate::meter::child_survives(child), Ok(()));
+}
+
+/// Templates whose output or intermediate strings are ~100 MB, cheap to
+/// run; their larger forms (a loop of 1 000, a join of 100 000) took 22 GB.
+const TEMPLATE_BOMBS: [&str; 3] = [
+    "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}",
+    "{{ range(1000)|join('x' * 100000) }}",
+    "{{ title|indent(100000000) }}",
+];
+
+#[test]
+#[ignore = "finding: core/src/templates/mod.rs renders into an unbounded String; output past MAX_TEXT and filter results are built whole"]
+fn rendering_holds_little_more_than_what_is_kept() {
+    for template in TEMPLATE_BOMBS {
+        let (_, bytes) = crate::meter::peak_bytes(|| crate::templates::render_text(template));
+        assert!(bytes < 32 << 20, "{template}: {bytes} bytes");
+    }
+}
