@@ -5,11 +5,13 @@
 #   scripts/fuzz.sh props           only the property-based fuzzers
 #   scripts/fuzz.sh libfuzzer       only the coverage-guided targets
 #
-# PROPTEST_CASES  cases per property, release build (default 20000; CI's
-#                 `cargo test` runs 64-256)
-# HTTP_CASES      cases per endpoint of the HTTP fuzzer against the debug
-#                 binary, whose overflow checks are on (default 5000)
+# PROPTEST_CASES  cases per property of core's fuzzers, in a release build
+#                 (default 20000; CI's `cargo test` runs 64-256)
+# SERVER_CASES    cases per property of the Slack and Twilio fuzzers and per
+#                 endpoint of the HTTP fuzzer, in the debug build, whose
+#                 overflow checks are on (default 5000)
 # FUZZ_SECONDS    seconds per libFuzzer target (default 300)
+# FUZZ_TARGET_DIR where cargo fuzz builds (default fuzz/target)
 #
 # The coverage-guided phase needs cargo-fuzz (`cargo install cargo-fuzz`)
 # and `-Z` flags: a nightly toolchain when rustup has one, otherwise the
@@ -21,18 +23,18 @@ cd "$(dirname "$0")/.."
 
 phase="${1:-all}"
 cases="${PROPTEST_CASES:-20000}"
-http_cases="${HTTP_CASES:-5000}"
+server_cases="${SERVER_CASES:-5000}"
 seconds="${FUZZ_SECONDS:-300}"
 export ESCALATOR_TEST_DATABASE_URL="${ESCALATOR_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 status=0
 
 props() {
-    echo "== property-based fuzzers: $cases cases per property (release)"
+    echo "== core's property-based fuzzers: $cases cases per property (release)"
     local start=$SECONDS
     PROPTEST_CASES="$cases" cargo test --release -p escalator-core --test fuzz || status=1
-    PROPTEST_CASES="$cases" cargo test --release -p escalator-server --lib fuzz || status=1
-    echo "== HTTP fuzzer: $http_cases cases per endpoint (debug binary)"
-    PROPTEST_CASES="$http_cases" cargo test -p escalator-cli --test fuzz_http -- --nocapture || status=1
+    echo "== Slack, Twilio and HTTP fuzzers: $server_cases cases each (debug)"
+    PROPTEST_CASES="$server_cases" cargo test -p escalator-server --lib fuzz || status=1
+    PROPTEST_CASES="$server_cases" cargo test -p escalator-cli --test fuzz_http -- --nocapture || status=1
     echo "== property-based fuzzers took $((SECONDS - start)) s"
 }
 
@@ -54,7 +56,8 @@ libfuzzer() {
     for target in events_v2 config cel templates; do
         echo "== libFuzzer: $target for $seconds s"
         mkdir -p "fuzz/corpus/$target"
-        (cd fuzz && "${cargo[@]}" fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
+        (cd fuzz && "${cargo[@]}" fuzz run -O ${FUZZ_TARGET_DIR:+--target-dir "$FUZZ_TARGET_DIR"} \
+            "$target" "corpus/$target" "seeds/$target" -- \
             -max_total_time="$seconds" -max_len="${max_len[$target]}" \
             -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1) || status=1
     done

@@ -59,8 +59,10 @@ fuzz_target!(|data: &[u8]| {
             update: None,
             next_update_at: None,
         };
+        // A detail never reaches a stakeholder (unless the input wrote it).
         if let Ok(r) = render(&spec, &facts)
             && audience == Audience::Stakeholder
+            && !text.contains("hunter2")
         {
             assert!(!r.text.contains("hunter2") && !r.subject.contains("hunter2"));
         }

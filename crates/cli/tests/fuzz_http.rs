@@ -112,7 +112,10 @@ fn cases(default: u32) -> Config {
 fn mutated(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
     let op = prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| (0u8, i, b)),
-        (any::<usize>(), proptest::sample::select(b"\"{}[],:\\0-e.9 \x00\xff".to_vec()))
+        (
+            any::<usize>(),
+            proptest::sample::select(b"\"{}[],:\\0-e.9 \x00\xff".to_vec())
+        )
             .prop_map(|(i, b)| (1u8, i, b)),
         (any::<usize>(), 1u8..16).prop_map(|(i, n)| (2u8, i, n)),
         (any::<usize>(), 1u8..64).prop_map(|(i, n)| (3u8, i, n)),
@@ -154,7 +157,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
         ".{0,16}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
@@ -162,8 +166,19 @@ fn json_value() -> impl Strategy<Value = Value> {
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             proptest::collection::hash_map(
                 prop_oneof![
-                    proptest::sample::select(vec!["title", "id", "level", "state", "host", "version", "alerts", "status", "labels", "fingerprint"])
-                        .prop_map(str::to_owned),
+                    proptest::sample::select(vec![
+                        "title",
+                        "id",
+                        "level",
+                        "state",
+                        "host",
+                        "version",
+                        "alerts",
+                        "status",
+                        "labels",
+                        "fingerprint"
+                    ])
+                    .prop_map(str::to_owned),
                     ".{0,8}",
                 ],
                 inner,
@@ -196,7 +211,10 @@ fn slack_headers(body: &str) -> [(&'static str, String); 3] {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SLACK_SECRET.as_bytes()).unwrap();
     mac.update(format!("v0:{ts}:{body}").as_bytes());
     [
-        ("content-type", "application/x-www-form-urlencoded".to_owned()),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
         ("x-slack-request-timestamp", ts.to_string()),
         (
             "x-slack-signature",
@@ -236,7 +254,9 @@ fn every_endpoint_answers_any_body_with_a_2xx_or_a_4xx() {
         rt.block_on(async { r.send().await.map(|r| r.status().as_u16()) })
     };
     let json = || vec![("content-type", "application/json".to_owned())];
-    let run = |name: &str, strategy: BoxedStrategy<Vec<u8>>, send: &dyn Fn(Vec<u8>) -> Result<u16, reqwest::Error>| {
+    let run = |name: &str,
+               strategy: BoxedStrategy<Vec<u8>>,
+               send: &dyn Fn(Vec<u8>) -> Result<u16, reqwest::Error>| {
         let mut runner = TestRunner::new(cases(256));
         let start = std::time::Instant::now();
         let seen = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u32>::new());
@@ -258,41 +278,74 @@ fn every_endpoint_answers_any_body_with_a_2xx_or_a_4xx() {
         }
     };
 
-    run("events_v2", bodies(EVENTS_SEEDS).boxed(), &|b| post("/v2/enqueue".into(), json(), b));
+    run("events_v2", bodies(EVENTS_SEEDS).boxed(), &|b| {
+        post("/v2/enqueue".into(), json(), b)
+    });
     run("alertmanager", bodies(ALERTMANAGER_SEEDS).boxed(), &|b| {
-        post(format!("/api/v1/integrations/alertmanager?key={AM_KEY}"), json(), b)
+        post(
+            format!("/api/v1/integrations/alertmanager?key={AM_KEY}"),
+            json(),
+            b,
+        )
     });
     run("generic", bodies(GENERIC_SEEDS).boxed(), &|b| {
-        post(format!("/api/v1/integrations/generic/{GENERIC_KEY}"), json(), b)
+        post(
+            format!("/api/v1/integrations/generic/{GENERIC_KEY}"),
+            json(),
+            b,
+        )
     });
     run("slack commands", mutated(SLACK_COMMANDS).boxed(), &|text| {
         let text = String::from_utf8_lossy(&text).into_owned();
-        let body = encode(&[("command", "/escalator"), ("user_id", "U024BE7LH"), ("text", &text)]);
-        post("/api/v1/integrations/slack/commands".into(), slack_headers(&body).to_vec(), body.into_bytes())
+        let body = encode(&[
+            ("command", "/escalator"),
+            ("user_id", "U024BE7LH"),
+            ("text", &text),
+        ]);
+        post(
+            "/api/v1/integrations/slack/commands".into(),
+            slack_headers(&body).to_vec(),
+            body.into_bytes(),
+        )
     });
     run("slack actions", bodies(SLACK_ACTIONS).boxed(), &|payload| {
         let payload = String::from_utf8_lossy(&payload).into_owned();
         let body = encode(&[("payload", &payload)]);
-        post("/api/v1/integrations/slack/actions".into(), slack_headers(&body).to_vec(), body.into_bytes())
+        post(
+            "/api/v1/integrations/slack/actions".into(),
+            slack_headers(&body).to_vec(),
+            body.into_bytes(),
+        )
     });
-    run("twilio sms", mutated(&["ack 1", "RESOLVE #1", "escalate 1"]).boxed(), &|text| {
-        let text = String::from_utf8_lossy(&text).into_owned();
-        let path = "/api/v1/integrations/twilio/sms";
-        let params = [("From", "+4915112345678"), ("Body", text.as_str())];
-        let signature = twilio_signature(TWILIO_TOKEN, &server.url(path), &params);
-        let headers = vec![
-            ("content-type", "application/x-www-form-urlencoded".to_owned()),
-            ("x-twilio-signature", signature),
-        ];
-        post(path.into(), headers, encode(&params).into_bytes())
-    });
+    run(
+        "twilio sms",
+        mutated(&["ack 1", "RESOLVE #1", "escalate 1"]).boxed(),
+        &|text| {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let path = "/api/v1/integrations/twilio/sms";
+            let params = [("From", "+4915112345678"), ("Body", text.as_str())];
+            let signature = twilio_signature(TWILIO_TOKEN, &server.url(path), &params);
+            let headers = vec![
+                (
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
+                ("x-twilio-signature", signature),
+            ];
+            post(path.into(), headers, encode(&params).into_bytes())
+        },
+    );
     // Unsigned or wrongly signed junk is refused, not parsed.
-    run("slack unsigned", proptest::collection::vec(any::<u8>(), 0..256).boxed(), &|b| {
-        post("/api/v1/integrations/slack/actions".into(), vec![], b)
-    });
+    run(
+        "slack unsigned",
+        proptest::collection::vec(any::<u8>(), 0..256).boxed(),
+        &|b| post("/api/v1/integrations/slack/actions".into(), vec![], b),
+    );
 
     // Still up, and still taking events.
-    let (status, body) = rt.block_on(server.enqueue(json!({"routing_key": KEY, "event_action": "trigger",
-        "payload": {"summary": "after fuzzing", "source": "fuzz", "severity": "info"}})));
+    let (status, body) = rt.block_on(
+        server.enqueue(json!({"routing_key": KEY, "event_action": "trigger",
+        "payload": {"summary": "after fuzzing", "source": "fuzz", "severity": "info"}})),
+    );
     assert_eq!(status, 202, "{body}");
 }

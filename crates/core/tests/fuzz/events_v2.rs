@@ -196,14 +196,14 @@ fn shaped() -> impl Strategy<Value = Value> {
     (
         (
             field(json!(KEY)),
-            action.prop_flat_map(move |a| field(a)),
+            action.prop_flat_map(field),
             inputs::odd_string().prop_flat_map(move |k| field(json!(k))),
         ),
         (
             summary.prop_flat_map(move |s| field(json!(s))),
             inputs::odd_string().prop_flat_map(move |s| field(json!(s))),
             severity.prop_flat_map(move |s| field(json!(s))),
-            inputs::json().prop_flat_map(move |d| field(d)),
+            inputs::json().prop_flat_map(field),
         ),
         (
             field(json!([{"href": "https://x", "text": "t"}])),

@@ -273,14 +273,14 @@ pub enum Mutation {
 pub fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 0u8..8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
-        (at.clone(), any::<u8>()).prop_map(|(i, b)| Mutation::SetByte(i, b)),
-        (at.clone(), 0..TOKENS.len()).prop_map(|(i, t)| Mutation::InsertToken(i, t)),
-        (at.clone(), any::<u8>()).prop_map(|(i, b)| Mutation::InsertByte(i, b)),
-        (at.clone(), 1usize..16).prop_map(|(i, n)| Mutation::Delete(i, n)),
-        (at.clone(), 1usize..64).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
-        at.clone().prop_map(Mutation::Truncate),
-        (at.clone(), at).prop_map(|(a, b)| Mutation::Swap(a, b)),
+        (at, 0u8..8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
+        (at, any::<u8>()).prop_map(|(i, b)| Mutation::SetByte(i, b)),
+        (at, 0..TOKENS.len()).prop_map(|(i, t)| Mutation::InsertToken(i, t)),
+        (at, any::<u8>()).prop_map(|(i, b)| Mutation::InsertByte(i, b)),
+        (at, 1usize..16).prop_map(|(i, n)| Mutation::Delete(i, n)),
+        (at, 1usize..64).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
+        at.prop_map(Mutation::Truncate),
+        (at, at).prop_map(|(a, b)| Mutation::Swap(a, b)),
     ]
 }
 

@@ -6,9 +6,34 @@ use super::{Command, Payload};
 use proptest::prelude::*;
 
 const WORDS: &[&str] = &[
-    "ack", "ACK", "resolve", "escalate", "roles", "help", "commander", "ic", "comms", "comms_lead",
-    "scribe", "me", "none", "-", "@bob", "<@U024BE7LH>", "<@U1|alice>", "<@", ">", "#12", "0",
-    "-1", "9223372036854775807", "9223372036854775808", "#", "é", "\u{0}", "\t",
+    "ack",
+    "ACK",
+    "resolve",
+    "escalate",
+    "roles",
+    "help",
+    "commander",
+    "ic",
+    "comms",
+    "comms_lead",
+    "scribe",
+    "me",
+    "none",
+    "-",
+    "@bob",
+    "<@U024BE7LH>",
+    "<@U1|alice>",
+    "<@",
+    ">",
+    "#12",
+    "0",
+    "-1",
+    "9223372036854775807",
+    "9223372036854775808",
+    "#",
+    "é",
+    "\u{0}",
+    "\t",
 ];
 
 fn command_text() -> impl Strategy<Value = String> {
