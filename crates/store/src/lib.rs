@@ -17,6 +17,9 @@ mod migrate;
 mod outbox;
 mod phone;
 mod settings;
+/// Fresh databases for tests; only in builds that ask for them (the
+/// `testing` feature, which the crates' dev-dependencies turn on).
+#[cfg(feature = "testing")]
 pub mod testing;
 mod timeline;
 mod tokens;

@@ -124,11 +124,19 @@ pub(super) const CORE_TAG: &str = "tag:yaml.org,2002:";
 pub(super) struct TreeBuilder {
     pub(super) open: Vec<Open>,
     /// Completed anchored nodes; an anchor still open is absent.
-    pub(super) anchors: HashMap<usize, Node>,
+    pub(super) anchors: HashMap<usize, Anchored>,
     pub(super) documents: usize,
     pub(super) root: Option<Node>,
     pub(super) aliased_nodes: usize,
     pub(super) errors: Vec<ConfigError>,
+}
+
+/// An anchored node with its depth and size, measured once: measuring it
+/// again for every alias made a file of many aliases quadratic.
+pub(super) struct Anchored {
+    node: Node,
+    depth: usize,
+    size: usize,
 }
 
 /// A list or mapping whose end event has not arrived yet.
@@ -171,7 +179,9 @@ impl TreeBuilder {
 
     pub(super) fn complete(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let (depth, size) = (node.depth(), node.size());
+            let node = node.clone();
+            self.anchors.insert(anchor, Anchored { node, depth, size });
         }
         match self.open.last_mut() {
             Some(open) => {
@@ -211,29 +221,31 @@ impl TreeBuilder {
     }
 
     pub(super) fn alias(&mut self, id: usize, pos: Pos) -> Node {
+        if self.aliased_nodes > MAX_ALIASED_NODES {
+            // Already reported; nothing more is expanded.
+            return Node::invalid(pos);
+        }
         let Some(target) = self.anchors.get(&id) else {
             self.errors
                 .push(pos.error("", "an alias cannot refer to a node that contains it"));
             return Node::invalid(pos);
         };
-        if self.open.len() + target.depth() > MAX_DEPTH {
+        if self.open.len() + target.depth > MAX_DEPTH {
             let message = format!("aliases nest lists and mappings deeper than {MAX_DEPTH} levels");
             self.errors.push(pos.error("", message));
             return Node::invalid(pos);
         }
-        let size = target.size();
+        let size = target.size;
         if self.aliased_nodes + size > MAX_ALIASED_NODES {
-            if self.aliased_nodes <= MAX_ALIASED_NODES {
-                self.errors.push(pos.error(
-                    "",
-                    format!("aliases expand to more than {MAX_ALIASED_NODES} nodes"),
-                ));
-            }
+            self.errors.push(pos.error(
+                "",
+                format!("aliases expand to more than {MAX_ALIASED_NODES} nodes"),
+            ));
             self.aliased_nodes = MAX_ALIASED_NODES + 1;
             return Node::invalid(pos);
         }
         self.aliased_nodes += size;
-        let mut node = target.clone();
+        let mut node = target.node.clone();
         node.pos = pos;
         node
     }

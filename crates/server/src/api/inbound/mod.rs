@@ -231,6 +231,10 @@ fn incident_number(text: &str) -> Option<i64> {
         .filter(|n| *n > 0)
 }
 
+/// Fuzzing of the request parsers here (forms, incident numbers, signatures).
+#[cfg(test)]
+mod fuzz;
+
 #[cfg(test)]
 mod tests {
     use super::*;

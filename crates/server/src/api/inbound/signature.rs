@@ -40,7 +40,8 @@ pub fn verify_slack(
         .trim()
         .parse()
         .map_err(|_| SignatureError::Malformed(TS))?;
-    if (now_secs - ts).abs() > SLACK_REPLAY_WINDOW_SECS {
+    // `abs_diff`: a timestamp at the integer limits must not overflow.
+    if now_secs.abs_diff(ts) > SLACK_REPLAY_WINDOW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let given = signature

@@ -365,6 +365,10 @@ pub async fn commands(
     Ok(SlackReply::to_channel(answer))
 }
 
+/// Fuzzing of the slash command and the interactivity payload.
+#[cfg(test)]
+mod fuzz;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,6 +225,10 @@ fn twiml(verb: &str, text: &str) -> Response {
     ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
 }
 
+/// Fuzzing of the status callback reader.
+#[cfg(test)]
+mod fuzz;
+
 #[cfg(test)]
 mod tests {
     use super::*;
