@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (template, title) = text.split_once('\0').unwrap_or((text, "Checkout latency high"));
+    let (template, title) = text
+        .split_once('\0')
+        .unwrap_or((text, "Checkout latency high"));
     let t: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
     let incident = Incident {
         id: IncidentId(4821),

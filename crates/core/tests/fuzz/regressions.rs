@@ -4,6 +4,7 @@
 //! fuzzers step over it meanwhile; fixing it means deleting both.
 
 use escalator_core::events_v2::parse;
+use escalator_core::rules::compile_expression;
 use serde_json::json;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -156,6 +157,21 @@ fn cel_chains_below_the_known_limit_are_evaluated() {
             crate::rules::check_rule(&when, &json!({"a": 1}), &json!({})).unwrap();
         });
     }
+}
+
+/// Found by `config::hostile_yaml_is_bounded` (30 000 cases): a rule whose
+/// `when` is 872 465 `!` held 289 MB while loading: cel's ANTLR parser
+/// keeps a token object per character (~330 bytes each) before its
+/// recursion limit refuses the expression. The configuration API takes
+/// 2 MB bodies, so an administrator's request can cost ~660 MB.
+pub const KNOWN_CEL_PARSE_MEMORY: bool = true;
+
+#[test]
+#[ignore = "finding: core/src/rules/expr.rs `compile_expression` parses expressions of any length (no length limit before cel's parser)"]
+fn a_long_condition_is_parsed_in_bounded_memory() {
+    let when = "!".repeat(1_000_000);
+    let (_, bytes) = crate::meter::peak_bytes(|| compile_expression(&when));
+    assert!(bytes < 64 << 20, "{bytes} bytes");
 }
 
 // ---------------------------------------------------------------------------
