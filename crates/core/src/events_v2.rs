@@ -85,7 +85,8 @@ pub fn parse(body: &Value) -> Result<Event, Vec<String>> {
     };
 
     let routing_key = match string(obj.get("routing_key"), "routing_key", &mut errors) {
-        None if !obj.contains_key("routing_key") => {
+        // Absent or null (a value of another type was named by `string`).
+        None if obj.get("routing_key").is_none_or(Value::is_null) => {
             errors.push("'routing_key' is missing".into());
             None
         }
@@ -129,7 +130,7 @@ pub fn parse(body: &Value) -> Result<Event, Vec<String>> {
         action,
         Some(EventAction::Acknowledge | EventAction::Resolve)
     ) && dedup_key.is_none()
-        && !obj.contains_key("dedup_key")
+        && obj.get("dedup_key").is_none_or(Value::is_null)
     {
         errors.push("'dedup_key' is required to acknowledge or resolve".into());
     }
@@ -231,7 +232,8 @@ fn parse_payload(v: Option<&Value>, errors: &mut Vec<String>) -> Option<Payload>
     let class = optional("class", errors);
     let custom_details = obj.get("custom_details").filter(|v| !v.is_null()).cloned();
     Some(Payload {
-        summary: crate::details::cap_chars(summary?, MAX_SUMMARY_CHARS),
+        // Leading blanks go before the cut, so the title keeps its words.
+        summary: crate::details::cap_chars(summary?.trim_start().to_owned(), MAX_SUMMARY_CHARS),
         source: source?,
         severity: severity?,
         timestamp,
