@@ -11,6 +11,10 @@ use super::Config;
 
 mod channels;
 mod check;
+mod people;
+mod rules;
+mod schedules;
+mod services;
 #[cfg(test)]
 pub(super) mod tests;
 mod tree;
