@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::config::load::tests::EXAMPLE;
 use crate::config::{
