@@ -12,23 +12,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 fn config(receiver: &Receiver, rules: &str, templates: &str) -> String {
-    format!(
-        r#"users:
-  - id: alice
-    contact_methods: [{{id: hook, type: webhook, url: "{a}"}}]
-escalation_policies:
-  - id: p
-    levels:
-      - targets: [{{user: alice}}]
-        escalate_after: 1h
-services:
-  - id: payments-api
-    escalation_policy: p
-    integrations:
-      - {{type: events_v2, key: "{KEY}"}}
-{rules}{templates}"#,
-        a = receiver.url("/alice"),
-    )
+    alice_config(receiver, &format!("{rules}{templates}"))
 }
 
 fn list(n: usize) -> String {

@@ -8,18 +8,9 @@ use common::*;
 use serde_json::{Value, json};
 
 fn config(receiver: &Receiver) -> String {
-    format!(
-        r#"users:
-  - id: alice
-    contact_methods: [{{id: hook, type: webhook, url: "{url}"}}]
-escalation_policies:
-  - id: p
-    levels: [{{targets: [{{user: alice}}], escalate_after: 1h}}]
-services:
-  - id: payments-api
-    escalation_policy: p
-    integrations: [{{type: events_v2, key: "{KEY}"}}]
-detectors:
+    alice_config(
+        receiver,
+        r#"detectors:
   - id: checkout-latency
     service: payments-api
     metric: p99_latency_ms
@@ -34,7 +25,6 @@ detectors:
     method: anomaly
     sensitivity: 3.5
 "#,
-        url = receiver.url("/alice")
     )
 }
 
@@ -113,18 +103,9 @@ async fn a_threshold_held_long_enough_raises_then_resolves_through_the_rules_pat
 async fn two_nodes_fed_one_detector_at_once_agree() {
     let db = escalator_store::testing::postgres_url().await;
     let receiver = Receiver::start().await;
-    let config = format!(
-        r#"users:
-  - id: alice
-    contact_methods: [{{id: hook, type: webhook, url: "{url}"}}]
-escalation_policies:
-  - id: p
-    levels: [{{targets: [{{user: alice}}], escalate_after: 1h}}]
-services:
-  - id: payments-api
-    escalation_policy: p
-    integrations: [{{type: events_v2, key: "{KEY}"}}]
-detectors:
+    let config = alice_config(
+        &receiver,
+        r#"detectors:
   - id: errors
     service: payments-api
     metric: errors
@@ -134,7 +115,6 @@ detectors:
     severity: critical
     resolve_after: 1h
 "#,
-        url = receiver.url("/alice")
     );
     let nodes = std::sync::Arc::new([Server::start(&db, &config), Server::start(&db, &config)]);
     let token = token(&db, "responder");

@@ -21,7 +21,7 @@ pub use breaker::{
 };
 pub use channel::{Channel, SendFuture};
 pub use email::{EmailChannel, EmailConfig, EmailConfigError, email_body, email_message};
-pub use message::{Message, Recipient, handoff_body, webhook_body};
+pub use message::{Recipient, handoff_body, webhook_body};
 pub use page::{Page, PageIncident, default_subject, default_text};
 pub use set::{ChannelSet, Dispatch};
 pub use slack::{SlackChannel, SlackConfig, slack_message};

@@ -5,17 +5,6 @@ use escalator_core::engine::Incident;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-/// One notification, ready for an adapter.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Message {
-    pub channel: String,
-    /// Channel-specific address: the URL for a webhook.
-    pub address: String,
-    pub idempotency_key: String,
-    /// The rendered body (JSON for webhooks).
-    pub body: Vec<u8>,
-}
-
 /// Who a page is for and why: the level and round that planned it, which may
 /// be behind the incident's current level when a send was delayed.
 pub struct Recipient<'a> {

@@ -2,7 +2,7 @@
 //! `Idempotency-Key` header so receivers can drop re-sends after a crash.
 
 use crate::channel::{classify_status, http_client, request_error};
-use crate::{Channel, Message, Page, SendFuture, SendResult};
+use crate::{Channel, Page, SendFuture, SendResult};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
@@ -27,11 +27,6 @@ impl WebhookSender {
             client: http_client(timeout)?,
             secret,
         })
-    }
-
-    pub async fn send(&self, msg: &Message) -> SendResult {
-        self.post(&msg.address, &msg.idempotency_key, &msg.body)
-            .await
     }
 
     async fn post(&self, url: &str, idempotency_key: &str, body: &[u8]) -> SendResult {
@@ -103,14 +98,8 @@ mod tests {
     async fn an_unreachable_receiver_is_transient() {
         let sender = WebhookSender::new(b"k".to_vec(), Duration::from_secs(2)).unwrap();
         // Port 9 on loopback: nothing listens, the connection is refused.
-        let msg = Message {
-            channel: "webhook".into(),
-            address: "http://127.0.0.1:9/x".into(),
-            idempotency_key: "k".into(),
-            body: b"{}".to_vec(),
-        };
         assert!(matches!(
-            WebhookSender::send(&sender, &msg).await,
+            sender.post("http://127.0.0.1:9/x", "k", b"{}").await,
             SendResult::Transient { .. }
         ));
     }

@@ -1,4 +1,3 @@
-
 use super::*;
 use escalator_core::config;
 use escalator_core::directory::Catalog;
