@@ -290,8 +290,8 @@ mod tests {
             b.record(&transient(), at(s));
         }
         assert_eq!(b.state(at(4)), BreakerState::Open);
-        assert!(!b.admit(at(5)).is_ok());
-        assert!(!b.admit(at(33)).is_ok());
+        assert!(b.admit(at(5)).is_err());
+        assert!(b.admit(at(33)).is_err());
     }
 
     #[test]
@@ -317,14 +317,14 @@ mod tests {
         for _ in 0..5 {
             b.record(&transient(), at(0));
         }
-        assert!(!b.admit(at(29)).is_ok());
+        assert!(b.admit(at(29)).is_err());
         assert_eq!(b.state(at(30)), BreakerState::HalfOpen);
         assert!(b.admit(at(30)).is_ok(), "the trial");
         assert!(
-            !b.admit(at(30)).is_ok(),
+            b.admit(at(30)).is_err(),
             "a second send while the trial is out"
         );
-        assert!(!b.admit(at(45)).is_ok());
+        assert!(b.admit(at(45)).is_err());
     }
 
     #[test]
@@ -349,7 +349,7 @@ mod tests {
         assert!(b.admit(at(30)).is_ok());
         b.record(&transient(), at(31));
         assert_eq!(b.state(at(31)), BreakerState::Open);
-        assert!(!b.admit(at(60)).is_ok());
+        assert!(b.admit(at(60)).is_err());
         assert!(b.admit(at(61)).is_ok());
     }
 
@@ -360,7 +360,7 @@ mod tests {
             b.record(&transient(), at(0));
         }
         assert!(b.admit(at(30)).is_ok());
-        assert!(!b.admit(at(59)).is_ok());
+        assert!(b.admit(at(59)).is_err());
         assert!(b.admit(at(60)).is_ok());
     }
 
