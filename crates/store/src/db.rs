@@ -14,6 +14,13 @@ use std::sync::Arc;
 pub(crate) enum Value {
     Int(Option<i64>),
     Text(Option<String>),
+    Real(Option<f64>),
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(Some(v))
+    }
 }
 
 impl From<i64> for Value {
@@ -69,9 +76,18 @@ impl Row {
     pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
         match self.0.get(i) {
             Some(Value::Int(v)) => Ok(*v),
-            Some(Value::Text(None)) => Ok(None),
+            Some(Value::Text(None) | Value::Real(None)) => Ok(None),
             other => Err(StoreError::Corrupt(format!(
                 "column {i}: expected an integer, found {other:?}"
+            ))),
+        }
+    }
+    pub fn real(&self, i: usize) -> Result<f64, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Real(Some(v))) => Ok(*v),
+            Some(Value::Int(Some(v))) => Ok(*v as f64),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected a number, found {other:?}"
             ))),
         }
     }
@@ -82,7 +98,7 @@ impl Row {
     pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         match self.0.get(i) {
             Some(Value::Text(v)) => Ok(v.clone()),
-            Some(Value::Int(None)) => Ok(None),
+            Some(Value::Int(None) | Value::Real(None)) => Ok(None),
             other => Err(StoreError::Corrupt(format!(
                 "column {i}: expected text, found {other:?}"
             ))),
@@ -244,6 +260,7 @@ fn sqlite_query_owned(
         q = match p {
             Value::Int(v) => q.bind(v),
             Value::Text(v) => q.bind(v),
+            Value::Real(v) => q.bind(v),
         };
     }
     q
@@ -258,6 +275,7 @@ fn pg_query(
         q = match p {
             Value::Int(v) => q.bind(*v),
             Value::Text(v) => q.bind(v.clone()),
+            Value::Real(v) => q.bind(*v),
         };
     }
     q
@@ -267,7 +285,10 @@ fn sqlite_row(r: &SqliteRow) -> Row {
     Row((0..r.len())
         .map(|i| match r.try_get::<Option<i64>, _>(i) {
             Ok(v) => Value::Int(v),
-            Err(_) => Value::Text(r.try_get::<Option<String>, _>(i).ok().flatten()),
+            Err(_) => match r.try_get::<Option<f64>, _>(i) {
+                Ok(v) => Value::Real(v),
+                Err(_) => Value::Text(r.try_get::<Option<String>, _>(i).ok().flatten()),
+            },
         })
         .collect())
 }
@@ -276,7 +297,10 @@ fn pg_row(r: &PgRow) -> Row {
     Row((0..r.len())
         .map(|i| match r.try_get::<Option<i64>, _>(i) {
             Ok(v) => Value::Int(v),
-            Err(_) => Value::Text(r.try_get::<Option<String>, _>(i).ok().flatten()),
+            Err(_) => match r.try_get::<Option<f64>, _>(i) {
+                Ok(v) => Value::Real(v),
+                Err(_) => Value::Text(r.try_get::<Option<String>, _>(i).ok().flatten()),
+            },
         })
         .collect())
 }

@@ -16,6 +16,7 @@ mod incidents;
 mod migrate;
 mod outbox;
 mod phone;
+mod retention;
 mod settings;
 /// Fresh databases for tests; only in builds that ask for them (the
 /// `testing` feature, which the crates' dev-dependencies turn on).

@@ -26,6 +26,7 @@ const SQLITE: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_first_tried.sql"),
     ),
+    (11, include_str!("../migrations/sqlite/0011_retention.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -52,6 +53,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/postgres/0010_first_tried.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_retention.sql"),
     ),
 ];
 

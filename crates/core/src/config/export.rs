@@ -40,6 +40,18 @@ pub fn to_yaml(config: &Config) -> String {
             announcement,
         );
     }
+    if !config.retention.is_default() {
+        let r = &config.retention;
+        out.push_str("retention:\n");
+        for (key, keep) in [
+            ("resolved_incidents", r.resolved_incidents),
+            ("notifications", r.notifications),
+            ("samples", r.samples),
+            ("audit", r.audit),
+        ] {
+            line(&mut out, "  ", key, &keep.to_string());
+        }
+    }
     out
 }
 

@@ -17,6 +17,7 @@ pub use schedule::{Day, Layer, Override, Restriction, Rotation, Schedule, Window
 
 use crate::duration::Duration;
 use crate::ids::{ContactMethodId, PolicyId, RoutingKey, ScheduleId, ServiceId, TeamId, UserId};
+pub use crate::retention::{Keep, Retention};
 pub use crate::templates::{Audience, TemplateSpec};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,9 @@ pub struct Config {
     /// Who is informed when an incident of a priority opens.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub announcements: Vec<Announcement>,
+    /// How long finished records are kept: see [`crate::retention`].
+    #[serde(default, skip_serializing_if = "Retention::is_default")]
+    pub retention: Retention,
 }
 
 /// `{priority: P1, notify: [{team: execs}], template: executive}`: when an

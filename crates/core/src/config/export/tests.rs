@@ -495,6 +495,15 @@ fn build(raw: Raw) -> Config {
             notify: vec![Target::user(users_first.clone())],
             template: "exec-short".into(),
         }],
+        // Default for every other configuration, so both ways round-trip.
+        retention: match key_number % 2 {
+            0 => crate::retention::Retention::default(),
+            _ => crate::retention::Retention {
+                notifications: crate::retention::Keep::Forever,
+                samples: crate::retention::Keep::For(Duration::from_secs(3600 * key_number)),
+                ..Default::default()
+            },
+        },
     }
 }
 

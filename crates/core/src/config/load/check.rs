@@ -6,7 +6,7 @@
 
 use super::ConfigError;
 use super::tree::*;
-use crate::config::{Audience, Config};
+use crate::config::{Audience, Config, Keep, Retention};
 use crate::duration::Duration;
 use crate::ids::IdError;
 use std::collections::HashMap;
@@ -132,6 +132,7 @@ impl Checker {
             "detectors",
             "templates",
             "announcements",
+            "retention",
         ];
         let Some(f) = self.fields(root, "", &keys) else {
             return Config::default();
@@ -151,6 +152,10 @@ impl Checker {
             detectors: self.items(&f, "detectors", None, Self::detector),
             templates: self.items(&f, "templates", None, Self::template),
             announcements: self.items(&f, "announcements", None, Self::announcement),
+            retention: match f.get("retention") {
+                Some(n) => self.retention(n, "retention"),
+                None => Default::default(),
+            },
         };
         self.check_channel_needs(&declared);
         self.check_template_references();
@@ -368,6 +373,34 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// `retention: {resolved_incidents: 400d, notifications: 90d, samples: 30d, audit: 400d}`,
+    /// each a duration of at least an hour or `forever`; a key left out keeps its default.
+    fn retention(&mut self, node: &Node, path: &str) -> Retention {
+        let mut r = Retention::default();
+        let keys = ["resolved_incidents", "notifications", "samples", "audit"];
+        let Some(f) = self.fields(node, path, &keys) else {
+            return r;
+        };
+        let slots = [
+            &mut r.resolved_incidents,
+            &mut r.notifications,
+            &mut r.samples,
+            &mut r.audit,
+        ];
+        for (key, slot) in keys.into_iter().zip(slots) {
+            let Some(n) = f.get(key) else { continue };
+            let path = f.path(key);
+            let Some(text) = self.text(n, &path) else {
+                continue;
+            };
+            match Keep::parse(text) {
+                Ok(keep) => *slot = keep,
+                Err(e) => self.error(n.pos, &path, e),
+            }
+        }
+        r
     }
 
     pub(super) fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {

@@ -235,7 +235,7 @@ fn unknown_top_level_keys_are_errors() {
             2,
             1,
             "service",
-            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors, templates, announcements"
+            "unknown key \"service\"; expected one of: channels, users, teams, schedules, escalation_policies, services, rules, detectors, templates, announcements, retention"
         )
     );
     assert_eq!(one_error("- users\n"), e(1, 1, "", "expected a mapping"));
@@ -1213,6 +1213,33 @@ fn loads_announcements_by_priority() {
             .announcements_for(Some(crate::rules::Priority::P2))
             .is_empty()
     );
+    assert_eq!(load(&crate::config::to_yaml(&config)), Ok(config));
+}
+
+#[test]
+fn retention_keeps_its_defaults_unless_told_and_refuses_typos() {
+    let (text, _) = example_with("");
+    assert_eq!(load(&text).unwrap().retention, Default::default());
+    let (text, _) = example_with("retention: {resolved_incidents: 2y, samples: 400s, notes: 1d}\n");
+    let all = errors(&text);
+    let paths: Vec<&str> = all.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "retention.resolved_incidents",
+            "retention.samples",
+            "retention.notes"
+        ],
+        "{all:#?}"
+    );
+    assert!(all[0].3.contains("not a duration"), "{}", all[0].3);
+    assert!(all[1].3.contains("at least 1h"), "{}", all[1].3);
+    assert!(all[2].3.contains("unknown key \"notes\""), "{}", all[2].3);
+    let (text, _) = example_with("retention:\n  notifications: 30d\n  audit: forever\n");
+    let config = load(&text).unwrap();
+    assert_eq!(config.retention.notifications.to_string(), "30d");
+    assert_eq!(config.retention.audit, crate::retention::Keep::Forever);
+    assert_eq!(config.retention.resolved_incidents.to_string(), "400d");
     assert_eq!(load(&crate::config::to_yaml(&config)), Ok(config));
 }
 
