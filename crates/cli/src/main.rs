@@ -186,6 +186,11 @@ struct ServeArgs {
     /// matched, and the incident records which ran out of time.
     #[arg(long, env = "ESCALATOR_RULES_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
     rules_timeout: std::time::Duration,
+    /// Time between retention passes, which remove the finished records the
+    /// configuration's `retention:` no longer keeps (the first pass starts
+    /// after this or a minute, whichever is sooner).
+    #[arg(long, env = "ESCALATOR_RETENTION_INTERVAL", default_value = "1h", value_parser = parse_timeout)]
+    retention_interval: std::time::Duration,
 }
 
 #[derive(Subcommand)]
@@ -352,6 +357,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     max_connections: a.max_connections as usize,
                 },
                 rules_timeout: a.rules_timeout,
+                retention: escalator_server::RetentionOptions {
+                    interval: a.retention_interval,
+                    ..Default::default()
+                },
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -13,12 +13,14 @@ pub mod links;
 pub mod notifier;
 mod phone;
 pub mod ratelimit;
+mod retention;
 pub mod runner;
 pub mod serve;
 mod state;
 mod tls;
 
 pub use escalator_notify::BreakerSettings;
+pub use retention::RetentionOptions;
 pub use state::{AppState, SharedCatalog, load_catalog};
 
 use anyhow::Context;
@@ -53,6 +55,8 @@ pub struct ServerOptions {
     pub limits: serve::Limits,
     /// How long the rules (or a webhook mapping) may take for one event.
     pub rules_timeout: Duration,
+    /// How often, and in what steps, old finished records are removed.
+    pub retention: RetentionOptions,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -181,6 +185,10 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         "hand-off notifier",
         handoff::Handoffs::new(store.clone(), catalog.clone(), channels, public_url.clone()).run(),
     );
+    background.spawn(
+        "retention pass",
+        retention::Retention::new(store.clone(), catalog.clone(), opts.retention).run(),
+    );
 
     // Several nodes on one PostgreSQL: hear about work the others commit.
     let (listen_store, wake_runner, wake_notifier) =
@@ -221,6 +229,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     listening.abort();
     background.stop("notifier");
     background.stop("hand-off notifier");
+    background.stop("retention pass");
     if !background.drain(serve::SHUTDOWN_GRACE).await {
         tracing::warn!(
             "the runner did not finish within {:?}",

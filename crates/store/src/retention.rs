@@ -6,7 +6,8 @@
 
 use crate::{Result, Store, StoreError, StoreTx, ms, ts};
 use escalator_core::audit::{
-    AUDIT_PRUNED, AuditEntry, Checkpoint, INCIDENTS_PRUNED, IncidentsPruned, RETENTION_ACTOR,
+    AUDIT_PRUNED, AuditEntry, ChainBreak, Checkpoint, INCIDENTS_PRUNED, IncidentsPruned,
+    RETENTION_ACTOR, Verified, Verifier,
 };
 use jiff::Timestamp;
 
@@ -256,15 +257,30 @@ impl Store {
     }
 
     /// Walks the whole audit chain from its checkpoint to its tip, checking
-    /// every link and every incident's details the entries cover.
-    pub async fn verify_audit(
-        &self,
-    ) -> Result<Result<escalator_core::audit::Verified, escalator_core::audit::ChainBreak>> {
-        let start = self.audit_checkpoint().await?;
-        let mut verifier = escalator_core::audit::Verifier::from_checkpoint(start.clone());
-        let mut after = start.seq;
+    /// every link and every incident's details the entries cover. Safe on a
+    /// live database: the walk ends at the tip read before it starts, and a
+    /// walk that failed while the chain moved on (a retention pass may have
+    /// removed what it was reading) is started again, up to three times.
+    pub async fn verify_audit(&self) -> Result<Result<Verified, ChainBreak>> {
+        let mut attempts = 0;
         loop {
-            let page: Vec<AuditEntry> = self.audit_entries(after, 1000).await?;
+            let before = (self.audit_checkpoint().await?, self.audit_head().await?);
+            let outcome = self.verify_audit_from(before.0.clone()).await?;
+            attempts += 1;
+            let after = (self.audit_checkpoint().await?, self.audit_head().await?);
+            if outcome.is_ok() || attempts == 3 || after == before {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    async fn verify_audit_from(&self, start: Checkpoint) -> Result<Result<Verified, ChainBreak>> {
+        let (head_seq, head_hash) = self.audit_head().await?;
+        let mut verifier = Verifier::from_checkpoint(start.clone());
+        let mut after = start.seq;
+        while after < head_seq {
+            let mut page: Vec<AuditEntry> = self.audit_entries(after, 1000).await?;
+            page.retain(|e| e.seq <= head_seq);
             let Some(last) = page.last() else { break };
             after = last.seq;
             let ids: Vec<i64> = page
@@ -282,7 +298,6 @@ impl Store {
                 }
             }
         }
-        let (head_seq, head_hash) = self.audit_head().await?;
         Ok(verifier.finish(head_seq, &head_hash))
     }
 }

@@ -2,7 +2,8 @@
 //! turns anomalous raises an event through the same rules path as any other
 //! signal (`source: detector:<id>`); once the series has been normal for the
 //! detector's `resolve_after`, the event resolves. Decisions are online: each
-//! sample is scored only from the samples before it.
+//! sample is scored only from the samples before it. Every accepted sample
+//! is stored (one per service, metric and instant) for `retention.samples`.
 
 use super::auth::Caller;
 use super::body::read_limited;
@@ -21,6 +22,8 @@ use utoipa::ToSchema;
 
 /// Most samples in one request.
 const MAX_SAMPLES: usize = 10_000;
+/// Longest metric name accepted.
+const MAX_METRIC_NAME: usize = 200;
 
 #[derive(Deserialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +72,15 @@ pub async fn receive(
                 format!("unknown service {:?}", s.service),
             ));
         }
+        if s.metric.is_empty()
+            || s.metric.len() > MAX_METRIC_NAME
+            || s.metric.chars().any(char::is_control)
+        {
+            return Err(ApiError::bad_field(
+                &field("metric"),
+                format!("a metric name is 1 to {MAX_METRIC_NAME} bytes without control characters"),
+            ));
+        }
         if !s.value.is_finite() {
             return Err(ApiError::bad_field(
                 &field("value"),
@@ -83,6 +95,13 @@ pub async fn receive(
         })?;
         parsed.push((service, s.metric.as_str(), s.value, at));
     }
+    // Kept for the `retention.samples` span (a retry replaces, never doubles),
+    // before any detector sees them: a sample that scored is one that is stored.
+    let rows: Vec<(&str, &str, Timestamp, f64)> = parsed
+        .iter()
+        .map(|(service, metric, value, at)| (service.as_str(), *metric, *at, *value))
+        .collect();
+    app.store.record_samples(&rows).await?;
     // Each detector's samples go to the engine runner, which decides under a
     // row lock on the detector's state and saves the events it raises with it.
     let mut raised = Vec::new();
