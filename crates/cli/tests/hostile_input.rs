@@ -288,28 +288,40 @@ async fn metrics_bodies_past_512_kb_are_refused_on(db: &str) {
     let receiver = Receiver::start().await;
     let server = Server::start(db, &config(&receiver));
     let responder = token(&server.db, "responder");
-    let samples = |metric_len: usize| {
-        json!({"samples": [{"service": "payments-api", "metric": "m".repeat(metric_len),
-                            "value": 1.0, "timestamp": "2026-01-01T00:00:00Z"}]})
-        .to_string()
+    // About 95 bytes a sample (a metric name is at most 200 bytes).
+    let samples = |count: usize| {
+        let one = |i: usize| {
+            json!({"service": "payments-api", "metric": format!("m{i:08}"),
+                                     "value": 1.0, "timestamp": "2026-01-01T00:00:00Z"})
+        };
+        json!({"samples": (0..count).map(one).collect::<Vec<_>>()}).to_string()
     };
-    let (status, answer) = post_raw(
-        &server,
-        "/api/v1/metrics",
-        samples(400 * 1024),
-        Some(&responder),
-    )
-    .await;
+    let under = samples(4400);
+    assert!(under.len() > 400 * 1024, "{}", under.len());
+    let (status, answer) = post_raw(&server, "/api/v1/metrics", under, Some(&responder)).await;
     assert_eq!(status, 200, "{answer}");
-    let (status, answer) = post_raw(
-        &server,
-        "/api/v1/metrics",
-        samples(600 * 1024),
-        Some(&responder),
-    )
-    .await;
+    let over = samples(6700);
+    assert!(over.len() > 600 * 1024, "{}", over.len());
+    let (status, answer) = post_raw(&server, "/api/v1/metrics", over, Some(&responder)).await;
     assert_eq!(status, 413, "{answer}");
     assert_eq!(answer["error"]["code"], "too_large");
+    // Samples are stored: a metric name is bounded and plain, and a batch
+    // with one bad name stores nothing.
+    for bad in ["m".repeat(201), String::new(), "queue\u{0}depth".into()] {
+        let body = json!({"samples": [
+            {"service": "payments-api", "metric": "fine", "value": 1.0, "timestamp": "2026-01-02T00:00:00Z"},
+            {"service": "payments-api", "metric": bad, "value": 1.0, "timestamp": "2026-01-02T00:00:00Z"},
+        ]});
+        let (status, answer) = server.post("/api/v1/metrics", &responder, body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["field"], "samples[1].metric");
+    }
+    let store = escalator_store::Store::open(db).await.unwrap();
+    let fine = store
+        .int_unchecked("SELECT COUNT(*) FROM metric_samples WHERE metric = 'fine'")
+        .await
+        .unwrap();
+    assert_eq!(fine, 0);
 }
 
 /// Makes every audit append fail with `marker` as the database's own message.
