@@ -187,7 +187,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     );
     background.spawn(
         "retention pass",
-        retention::Retention::new(store.clone(), catalog.clone(), opts.retention).run(),
+        retention::RetentionPass::new(store.clone(), catalog.clone(), opts.retention).run(),
     );
 
     // Several nodes on one PostgreSQL: hear about work the others commit.

@@ -40,13 +40,13 @@ pub struct Pruned {
     pub audit_entries: u64,
 }
 
-pub struct Retention {
+pub struct RetentionPass {
     store: Store,
     catalog: SharedCatalog,
     opts: RetentionOptions,
 }
 
-impl Retention {
+impl RetentionPass {
     pub fn new(store: Store, catalog: SharedCatalog, opts: RetentionOptions) -> Self {
         Self {
             store,

@@ -15,73 +15,22 @@
 //! proof that the database stops growing is the third figure: the size after
 //! the same number of incidents is written again.
 
-use escalator_core::config::{
-    Config, ContactKind, ContactMethod, EscalationPolicy, Integration, IntegrationKind, Level,
-    Service, Target, User,
-};
 use escalator_core::details::StoredDetails;
 use escalator_core::directory::Catalog;
-use escalator_core::duration::Duration;
 use escalator_core::engine::{self, Input, NewIncident};
-use escalator_core::ids::{ContactMethodId, DedupKey, PolicyId, RoutingKey, ServiceId, UserId};
+use escalator_core::ids::{DedupKey, PolicyId, ServiceId};
 use escalator_core::retention::Retention;
 use escalator_store::{Dialect, Store, testing};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Instant;
 
+/// The store tests' configuration: service `api`, alice then bob by webhook.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::config;
+
 const BATCH: u32 = 500;
 const PER_TX: usize = 200;
-
-fn config() -> Config {
-    let user = |id: &str| User {
-        id: UserId::parse(id).unwrap(),
-        name: Some(format!("{id} on call")),
-        time_zone: None,
-        contact_methods: vec![ContactMethod {
-            id: ContactMethodId::parse("hook").unwrap(),
-            kind: ContactKind::Webhook {
-                url: format!("https://hooks.example.com/pager/{id}"),
-            },
-        }],
-        notification_rules: vec![],
-        skills: vec![],
-        languages: vec![],
-        region: None,
-        away: vec![],
-        handoff_notice: false,
-    };
-    let level = |id: &str| Level {
-        targets: vec![Target::user(UserId::parse(id).unwrap())],
-        backup: vec![],
-        stakeholders: vec![],
-        escalate_after: Duration::from_secs(900),
-    };
-    Config {
-        users: vec![user("alice"), user("bob")],
-        escalation_policies: vec![EscalationPolicy {
-            id: PolicyId::parse("p").unwrap(),
-            name: None,
-            repeat: 0,
-            levels: vec![level("alice"), level("bob")],
-        }],
-        services: vec![Service {
-            id: ServiceId::parse("payments-api").unwrap(),
-            name: None,
-            escalation_policy: PolicyId::parse("p").unwrap(),
-            tier: None,
-            data_classification: None,
-            customer_segment: None,
-            revenue_per_hour: None,
-            grouping: None,
-            integrations: vec![Integration {
-                kind: IntegrationKind::EventsV2,
-                key: RoutingKey::parse("0123456789abcdef0123456789abcdef").unwrap(),
-                mapping: None,
-            }],
-        }],
-        ..Config::default()
-    }
-}
 
 fn details(i: usize) -> serde_json::Value {
     serde_json::json!({
@@ -117,7 +66,7 @@ async fn fill(store: &Store, catalog: &Catalog, n: usize, start: Timestamp, tag:
             let at = start + SignedDuration::from_secs(i as i64);
             let stored = StoredDetails::new(&details(i));
             let new = NewIncident::new(
-                ServiceId::parse("payments-api").unwrap(),
+                ServiceId::parse("api").unwrap(),
                 policy.id.clone(),
                 DedupKey::parse(&format!("{tag}-{i}")).unwrap(),
                 format!("KubePodCrashLooping payments-api-7d9f8b6c5-{i:05}"),

@@ -521,6 +521,24 @@ impl Store {
         Ok(out)
     }
 
+    /// How many of the notifications with these idempotency keys are being
+    /// sent right now (claimed, not yet settled).
+    pub async fn sending_notifications(&self, keys: &[String]) -> Result<u64> {
+        let mut n = 0;
+        for chunk in keys.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT COUNT(*) FROM notifications WHERE status = 'sending' AND idempotency_key IN ({})",
+                marks.join(", ")
+            );
+            let params: Vec<crate::db::Value> = chunk.iter().map(|k| k.as_str().into()).collect();
+            if let Some(row) = self.pool.fetch_optional(sql, &params).await? {
+                n += row.int(0)? as u64;
+            }
+        }
+        Ok(n)
+    }
+
     /// The earliest time the notifier has work: a due send or an expiring lease.
     pub async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
         self.min_instant(

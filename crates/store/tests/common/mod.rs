@@ -1,7 +1,7 @@
 //! What the store's test files share: a small configuration, incidents
 //! opened and acknowledged through the engine, and the macro that runs a
 //! test on SQLite and on PostgreSQL.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use escalator_core::audit;
 use escalator_core::config::{

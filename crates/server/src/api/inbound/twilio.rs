@@ -166,6 +166,9 @@ pub async fn voice(
     Ok(twiml("Say", &reply.text))
 }
 
+/// Longest a delivery report waits for the send it reports on to be settled.
+const REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Twilio's status callback for a paging message or call (the `StatusCallback`
 /// the notifier gave it, naming the pages by idempotency key): delivered
 /// marks them `delivered`; undelivered, failed, busy or unanswered marks them
@@ -193,6 +196,15 @@ pub async fn status(
         .filter(|(k, _)| k == "key")
         .map(|(_, v)| v)
         .collect();
+    // A report can overtake our own record of the send: Twilio may call back
+    // before the notifier has settled the page it answered. Wait for that
+    // settlement (milliseconds; a send's lease at the most) rather than lose
+    // the report, which would keep a failed SMS from falling back at once.
+    let waiting_since = std::time::Instant::now();
+    while app.store.sending_notifications(&keys).await? > 0 && waiting_since.elapsed() < REPORT_WAIT
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let items = app.store.sent_notifications(&keys).await?;
     if items.is_empty() {
         return Ok(StatusCode::NO_CONTENT); // already settled, or not ours
