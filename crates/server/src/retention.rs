@@ -17,6 +17,9 @@ pub struct RetentionOptions {
     pub interval: Duration,
     /// Most records of one kind removed per transaction.
     pub batch: u32,
+    /// Most incidents removed per transaction: each takes its timeline,
+    /// pages and alerts with it (about eight rows), so fewer than `batch`.
+    pub incident_batch: u32,
     /// Pause between batches, in which the writer is free for everything else.
     pub pause: Duration,
 }
@@ -26,6 +29,7 @@ impl Default for RetentionOptions {
         Self {
             interval: Duration::from_secs(3600),
             batch: 500,
+            incident_batch: 100,
             pause: Duration::from_millis(20),
         }
     }
@@ -87,26 +91,31 @@ impl RetentionPass {
         let (batch, store) = (self.opts.batch, &self.store);
         let mut pruned = Pruned::default();
         if let Some(cutoff) = cutoffs.resolved_incidents {
+            let batch = self.opts.incident_batch;
             pruned.incidents = self
-                .drain(|| store.prune_incidents(cutoff, batch, now))
+                .drain(batch, || store.prune_incidents(cutoff, batch, now))
                 .await?;
         }
         if let Some(cutoff) = cutoffs.notifications {
             pruned.notifications = self
-                .drain(|| store.prune_notifications(cutoff, batch))
+                .drain(batch, || store.prune_notifications(cutoff, batch))
                 .await?;
         }
         if let Some(cutoff) = cutoffs.samples {
-            pruned.samples = self.drain(|| store.prune_samples(cutoff, batch)).await?;
+            pruned.samples = self
+                .drain(batch, || store.prune_samples(cutoff, batch))
+                .await?;
         }
         if let Some(cutoff) = cutoffs.audit {
-            pruned.audit_entries = self.drain(|| store.prune_audit(cutoff, batch, now)).await?;
+            pruned.audit_entries = self
+                .drain(batch, || store.prune_audit(cutoff, batch, now))
+                .await?;
         }
         Ok(pruned)
     }
 
-    /// Runs `batch` until it removes less than a full batch.
-    async fn drain<F, Fut>(&self, mut batch: F) -> Result<u64>
+    /// Runs `batch` until it removes less than `size`.
+    async fn drain<F, Fut>(&self, size: u32, mut batch: F) -> Result<u64>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<u64>>,
@@ -115,7 +124,7 @@ impl RetentionPass {
         loop {
             let n = batch().await?;
             total += n;
-            if n < u64::from(self.opts.batch) {
+            if n < u64::from(size) {
                 return Ok(total);
             }
             tokio::time::sleep(self.opts.pause).await;

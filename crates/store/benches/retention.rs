@@ -29,7 +29,10 @@ use std::time::Instant;
 mod common;
 use common::config;
 
+/// The server's batch sizes and pause (`RetentionOptions::default`).
 const BATCH: u32 = 500;
+const INCIDENT_BATCH: u32 = 100;
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 const PER_TX: usize = 200;
 
 fn details(i: usize) -> serde_json::Value {
@@ -115,8 +118,11 @@ async fn fill(store: &Store, catalog: &Catalog, n: usize, start: Timestamp, tag:
     }
 }
 
-/// (on disk, in use) in bytes.
-async fn size(store: &Store) -> (i64, i64) {
+/// (on disk, in use) in bytes: SQLite's file after a WAL checkpoint and its
+/// pages not on the free list; PostgreSQL's tables with their indexes and
+/// TOAST after a plain VACUUM, which frees space for reuse but keeps the
+/// files (in use: `None`, as PostgreSQL does not cheaply say).
+async fn size(store: &Store) -> (i64, Option<i64>) {
     match store.dialect() {
         Dialect::Sqlite => {
             store
@@ -126,7 +132,7 @@ async fn size(store: &Store) -> (i64, i64) {
             let page = store.int_unchecked("PRAGMA page_size").await.unwrap();
             let pages = store.int_unchecked("PRAGMA page_count").await.unwrap();
             let free = store.int_unchecked("PRAGMA freelist_count").await.unwrap();
-            (pages * page, (pages - free) * page)
+            (pages * page, Some((pages - free) * page))
         }
         Dialect::Postgres => {
             store.execute_unchecked("VACUUM").await.unwrap();
@@ -138,10 +144,24 @@ async fn size(store: &Store) -> (i64, i64) {
                 )
                 .await
                 .unwrap();
-            // Live tuples' share is not cheaply known; report the total twice
-            // and let VACUUM FULL (below) show the size of what is left.
-            (total, total)
+            (total, None)
         }
+    }
+}
+
+fn sized((disk, used): (i64, Option<i64>), n: usize) -> String {
+    match used {
+        Some(used) => format!(
+            "{} on disk, {} in use ({:.0} bytes per incident)",
+            mb(disk),
+            mb(used),
+            used as f64 / n as f64
+        ),
+        None => format!(
+            "{} on disk after VACUUM ({:.0} bytes per incident)",
+            mb(disk),
+            disk as f64 / n as f64
+        ),
     }
 }
 
@@ -154,8 +174,9 @@ async fn compact(store: &Store) -> i64 {
     size(store).await.0
 }
 
-/// Runs one kind's batches until a short one; returns (removed, batch times in ms).
-async fn drain<F, Fut>(mut batch: F) -> (u64, Vec<f64>)
+/// Runs one kind's batches of `size` until a short one, pausing between them
+/// as the server does; returns (removed, batch times in ms).
+async fn drain<F, Fut>(size: u32, mut batch: F) -> (u64, Vec<f64>)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = escalator_store::Result<u64>>,
@@ -166,9 +187,10 @@ where
         let n = batch().await.unwrap();
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         total += n;
-        if n < u64::from(BATCH) {
+        if n < u64::from(size) {
             return (total, times);
         }
+        tokio::time::sleep(PAUSE).await;
     }
 }
 
@@ -188,6 +210,62 @@ fn summary(times: &[f64]) -> String {
     )
 }
 
+/// Opens an incident now, in its own transaction, every 10 ms until `until`
+/// ends; returns each commit's time in ms.
+async fn probe(
+    store: &Store,
+    catalog: &Catalog,
+    tag: &str,
+    until: impl std::future::Future<Output = ()>,
+) -> Vec<f64> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let writes = async {
+        let policy = catalog.policy(&PolicyId::parse("p").unwrap()).unwrap();
+        let mut times = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let i = times.len();
+            let t = Instant::now();
+            let at = Timestamp::now();
+            let stored = StoredDetails::new(&details(i));
+            let new = NewIncident::new(
+                ServiceId::parse("api").unwrap(),
+                policy.id.clone(),
+                DedupKey::parse(&format!("{tag}-{i}")).unwrap(),
+                format!("probe {i}"),
+                "alertmanager".into(),
+                stored.reference(),
+            );
+            let opened = engine::open(new, policy, catalog, at).unwrap();
+            let mut tx = store.begin().await.unwrap();
+            tx.save_transition(&opened, Some(&stored), catalog, at)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        times
+    };
+    let stopper = async {
+        until.await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    tokio::join!(writes, stopper).0
+}
+
+fn latency(times: &[f64]) -> String {
+    let mut t = times.to_vec();
+    t.sort_by(f64::total_cmp);
+    let p = |q: f64| t[((t.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "{} writes, median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        t.len(),
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    )
+}
+
 async fn run(name: &str, url: &str, n: usize) {
     let store = Store::open(url).await.unwrap();
     let now = Timestamp::now();
@@ -202,17 +280,34 @@ async fn run(name: &str, url: &str, n: usize) {
     let t = Instant::now();
     fill(&store, &catalog, n, long_ago, "old").await;
     let filled = t.elapsed();
-    let (disk0, used0) = size(&store).await;
+    let before = size(&store).await;
 
+    // Writes as ingest makes them, alone and then beside the pass.
+    let alone = probe(&store, &catalog, "alone", async {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await
+    })
+    .await;
     let cutoffs = Retention::default().cutoffs(now);
     let t = Instant::now();
-    let (incidents, ti) =
-        drain(|| store.prune_incidents(cutoffs.resolved_incidents.unwrap(), BATCH, now)).await;
-    let (notes, tn) =
-        drain(|| store.prune_notifications(cutoffs.notifications.unwrap(), BATCH)).await;
-    let (audit, ta) = drain(|| store.prune_audit(cutoffs.audit.unwrap(), BATCH, now)).await;
+    let mut removed = ((0, vec![]), (0, vec![]), (0, vec![]));
+    let beside = probe(&store, &catalog, "beside", async {
+        removed.0 = drain(INCIDENT_BATCH, || {
+            store.prune_incidents(cutoffs.resolved_incidents.unwrap(), INCIDENT_BATCH, now)
+        })
+        .await;
+        removed.1 = drain(BATCH, || {
+            store.prune_notifications(cutoffs.notifications.unwrap(), BATCH)
+        })
+        .await;
+        removed.2 = drain(BATCH, || {
+            store.prune_audit(cutoffs.audit.unwrap(), BATCH, now)
+        })
+        .await;
+    })
+    .await;
+    let ((incidents, ti), (notes, tn), (audit, ta)) = removed;
     let pass = t.elapsed();
-    let (disk1, used1) = size(&store).await;
+    let after = size(&store).await;
     let verified = store.verify_audit().await.unwrap().unwrap();
 
     // The same number again, younger than any cutoff: written into the space freed.
@@ -224,44 +319,48 @@ async fn run(name: &str, url: &str, n: usize) {
         "new",
     )
     .await;
-    let (disk2, _) = size(&store).await;
+    let (refilled, _) = size(&store).await;
     // And what the removal left, compacted: the floor the pass brings it to.
     let prune_again = now + SignedDuration::from_hours(24 * 2000);
     let cut = Retention::default().cutoffs(prune_again);
-    drain(|| store.prune_incidents(cut.resolved_incidents.unwrap(), BATCH, prune_again)).await;
-    drain(|| store.prune_audit(cut.audit.unwrap(), BATCH, prune_again)).await;
+    drain(INCIDENT_BATCH, || {
+        store.prune_incidents(cut.resolved_incidents.unwrap(), INCIDENT_BATCH, prune_again)
+    })
+    .await;
+    drain(BATCH, || {
+        store.prune_audit(cut.audit.unwrap(), BATCH, prune_again)
+    })
+    .await;
     let floor = compact(&store).await;
 
-    let per = |b: i64| b as f64 / n as f64;
-    println!("== {name}: {n} incidents");
-    println!("   written in {:.1} s", filled.as_secs_f64());
     println!(
-        "   before the pass:          {} on disk, {} in use ({:.0} bytes per incident)",
-        mb(disk0),
-        mb(used0),
-        per(used0)
+        "== {name}: {n} incidents, written in {:.1} s",
+        filled.as_secs_f64()
     );
+    println!("   before the pass:  {}", sized(before, n));
     println!(
-        "   the pass: {incidents} incidents, {notes} notifications, {audit} audit entries in {:.1} s",
+        "   the pass removed {incidents} incidents, {notes} notifications and {audit} audit entries in {:.1} s",
         pass.as_secs_f64()
     );
     println!("     incidents: {}", summary(&ti));
     println!("     notifications: {}", summary(&tn));
     println!("     audit: {}", summary(&ta));
+    println!("   a write as ingest makes it (an incident opened, one transaction, every 10 ms):");
+    println!("     alone:           {}", latency(&alone));
+    println!("     beside the pass: {}", latency(&beside));
+    println!("   after the pass:   {}", sized(after, n));
     println!(
-        "   after the pass:           {} on disk, {} in use; audit verified from entry {} ({} entries checked)",
-        mb(disk1),
-        mb(used1),
-        verified.checkpoint.seq,
-        verified.checked
+        "   audit verified from the checkpoint at entry {} ({} entries checked)",
+        verified.checkpoint.seq, verified.checked
     );
     println!(
-        "   after {n} more incidents: {} on disk ({:+.1} % against before the pass)",
-        mb(disk2),
-        (disk2 - disk0) as f64 * 100.0 / disk0 as f64
+        "   {n} more incidents written into the freed space: {} on disk ({:+.1} % against before the pass, with the {} the writes above opened)",
+        mb(refilled),
+        (refilled - before.0) as f64 * 100.0 / before.0 as f64,
+        alone.len() + beside.len()
     );
     println!(
-        "   everything pruned, compacted ({}): {}",
+        "   everything pruned, then compacted ({}): {}",
         if name == "sqlite" {
             "VACUUM"
         } else {

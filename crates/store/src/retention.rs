@@ -42,7 +42,7 @@ impl Store {
                 format!(
                     "SELECT id FROM incidents i WHERE status = 'resolved' AND resolved_at < $1 \
                      AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.incident_id = i.id AND n.{UNFINISHED}) \
-                     ORDER BY resolved_at, id LIMIT $2{lock}"
+                     ORDER BY resolved_at LIMIT $2{lock}"
                 ),
                 &[ms(cutoff).into(), limit.into()],
             )
