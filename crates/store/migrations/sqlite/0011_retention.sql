@@ -20,8 +20,10 @@ CREATE TABLE metric_samples (
 );
 CREATE INDEX metric_samples_at ON metric_samples (at);
 
--- What a pass walks: resolved incidents by age, finished notifications by age.
-CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE status = 'resolved';
+-- What a pass walks: resolved incidents by age (status first, so that SQLite
+-- prefers it to incidents_status and reads no more than a batch), finished
+-- notifications by age.
+CREATE INDEX incidents_resolved ON incidents (status, resolved_at);
 CREATE INDEX notifications_finished ON notifications (updated_at)
     WHERE status NOT IN ('pending', 'sending');
 CREATE INDEX handoff_notices_sent ON handoff_notices (sent_at);
