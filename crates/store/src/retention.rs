@@ -265,7 +265,7 @@ impl Store {
         let mut attempts = 0;
         loop {
             let before = (self.audit_checkpoint().await?, self.audit_head().await?);
-            let outcome = self.verify_audit_from(before.0.clone()).await?;
+            let outcome = self.verify_audit_from(&before.0, &before.1).await?;
             attempts += 1;
             let after = (self.audit_checkpoint().await?, self.audit_head().await?);
             if outcome.is_ok() || attempts == 3 || after == before {
@@ -274,8 +274,13 @@ impl Store {
         }
     }
 
-    async fn verify_audit_from(&self, start: Checkpoint) -> Result<Result<Verified, ChainBreak>> {
-        let (head_seq, head_hash) = self.audit_head().await?;
+    /// The walk from `start` to the tip `(head_seq, head_hash)`, read before it.
+    async fn verify_audit_from(
+        &self,
+        start: &Checkpoint,
+        (head_seq, head_hash): &(i64, String),
+    ) -> Result<Result<Verified, ChainBreak>> {
+        let head_seq = *head_seq;
         let mut verifier = Verifier::from_checkpoint(start.clone());
         let mut after = start.seq;
         while after < head_seq {
@@ -298,7 +303,7 @@ impl Store {
                 }
             }
         }
-        Ok(verifier.finish(head_seq, &head_hash))
+        Ok(verifier.finish(head_seq, head_hash))
     }
 }
 
